@@ -1,0 +1,499 @@
+//! `barl synthetic`: flags, run folder, progress, summary table and plots.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use barl_core::LossAggMode;
+use barl_train::synthetic::task::hypotheses;
+use barl_train::synthetic::{
+    run_experiment, summarize, Method, Prior, RunResult, StepMetrics, Summary, SyntheticConfig,
+};
+use barl_train::TrainError;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::plot::{plot_panels, Panel, Series};
+use crate::UsageError;
+
+/// Options of `barl synthetic`. Every training option defaults to the value in
+/// `--config` if given, else to the built-in default shown in brackets.
+#[derive(Args, Debug, Default)]
+pub struct SyntheticArgs {
+    /// Methods to train, comma-separated: grpo (Markovian RL), barl (BARL over all
+    /// V^L strings), barl-prior (BARL over the V repeated strings) [all three]
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
+    /// Seeds, comma-separated; each seed fixes the initial weights and all sampling [0]
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Run folder to write (created; must not already hold a summary.json)
+    /// [runs/synthetic-N, the first N not taken]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Start from the options in this TOML file (e.g. a run folder's config.toml);
+    /// flags given on the command line override it
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Runs trained at the same time, one per thread [number of CPU cores]
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Hide the progress bar
+    #[arg(long)]
+    quiet: bool,
+
+    /// Alphabet size V [3]
+    #[arg(long)]
+    alphabet_size: Option<usize>,
+    /// Symbols per attempt L [3]
+    #[arg(long)]
+    attempt_len: Option<usize>,
+    /// Attempts per episode T [3]
+    #[arg(long)]
+    max_attempts: Option<usize>,
+    /// Training prompt symbols, comma-separated [0,1]
+    #[arg(long, value_delimiter = ',')]
+    train_prompts: Option<Vec<u32>>,
+    /// Test prompt symbols (never trained on), comma-separated; "none" for none [2]
+    #[arg(long, value_delimiter = ',')]
+    test_prompts: Option<Vec<String>>,
+
+    /// RL steps per run [300]
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Rollouts per training prompt per step (the GRPO group size) [32]
+    #[arg(long)]
+    rollouts: Option<usize>,
+    /// Sampling temperature of training rollouts [1.0]
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// AdamW learning rate [0.001]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// AdamW betas, two comma-separated numbers [0.9,0.999]
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    adam_betas: Option<Vec<f64>>,
+    /// AdamW decoupled weight decay [0]
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Clip the global gradient norm to this; 0 disables [1.0]
+    #[arg(long)]
+    grad_clip: Option<f64>,
+    /// PPO clip range epsilon [0.2]
+    #[arg(long)]
+    clip_ratio: Option<f64>,
+    /// Passes over each rollout batch [1]
+    #[arg(long)]
+    ppo_epochs: Option<usize>,
+    /// Optimiser steps per pass over the rollout batch [1]
+    #[arg(long)]
+    mini_batches: Option<usize>,
+    /// Loss aggregation: token-mean, seq-mean-token-mean or seq-mean-token-sum
+    /// [seq-mean-token-mean]
+    #[arg(long)]
+    loss_agg_mode: Option<String>,
+    /// Strength of BARL's belief update: L_i *= exp(-beta |r - r_i|) [1.0]
+    #[arg(long)]
+    beta: Option<f32>,
+    /// Dr.GRPO: do not divide GRPO advantages by the group std
+    #[arg(long)]
+    dr_grpo: bool,
+    /// Evaluate every this many steps [10]
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Sampled evaluation episodes per prompt [128]
+    #[arg(long)]
+    eval_episodes: Option<usize>,
+
+    /// Policy width [64]
+    #[arg(long)]
+    d_model: Option<usize>,
+    /// Policy transformer blocks [2]
+    #[arg(long)]
+    n_layers: Option<usize>,
+    /// Policy attention heads; must divide --d-model [4]
+    #[arg(long)]
+    n_heads: Option<usize>,
+    /// Policy MLP hidden width [128]
+    #[arg(long)]
+    d_ff: Option<usize>,
+}
+
+/// The run's `config.toml`: what to run and the full training configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFile {
+    methods: Vec<Method>,
+    seeds: Vec<u64>,
+    run: SyntheticConfig,
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+impl SyntheticArgs {
+    /// The resolved configuration: built-in defaults, then `--config`, then flags.
+    fn resolve(&self) -> Result<RunFile> {
+        let mut file = match &self.config {
+            Some(path) => {
+                let text = fs::read_to_string(path)
+                    .map_err(|e| usage(format!("--config {}: {e}", path.display())))?;
+                toml::from_str::<RunFile>(&text).map_err(|e| {
+                    let msg = e.message().to_string();
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start].lines().count().max(1))
+                        .map_or(String::new(), |l| format!(" line {l}:"));
+                    usage(format!("--config {}:{line} {msg}", path.display()))
+                })?
+            }
+            None => RunFile {
+                methods: Method::ALL.to_vec(),
+                seeds: vec![0],
+                run: SyntheticConfig::default(),
+            },
+        };
+        if let Some(ms) = &self.methods {
+            let mut methods = Vec::new();
+            for m in ms {
+                let m: Method = m
+                    .trim()
+                    .parse()
+                    .map_err(|e| usage(format!("--methods: {e}")))?;
+                if !methods.contains(&m) {
+                    methods.push(m);
+                }
+            }
+            file.methods = methods;
+        }
+        if file.methods.is_empty() {
+            return Err(usage("--methods: name at least one method"));
+        }
+        if let Some(s) = &self.seeds {
+            file.seeds = s.clone();
+        }
+        file.seeds.dedup();
+        if file.seeds.is_empty() {
+            return Err(usage("--seeds: name at least one seed"));
+        }
+        let c = &mut file.run;
+        let set = |dst: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        };
+        set(&mut c.task.alphabet_size, self.alphabet_size);
+        set(&mut c.task.attempt_len, self.attempt_len);
+        set(&mut c.task.max_attempts, self.max_attempts);
+        if let Some(p) = &self.train_prompts {
+            c.task.train_prompts = p.clone();
+        }
+        if let Some(p) = &self.test_prompts {
+            c.task.test_prompts = if p.len() == 1 && p[0] == "none" {
+                vec![]
+            } else {
+                p.iter()
+                    .map(|s| {
+                        s.trim().parse::<u32>().map_err(|_| {
+                            usage(format!("--test-prompts: '{s}' is not a symbol number"))
+                        })
+                    })
+                    .collect::<Result<_>>()?
+            };
+        }
+        set(&mut c.steps, self.steps);
+        set(&mut c.n_samples_per_prompt, self.rollouts);
+        set(&mut c.ppo_epochs, self.ppo_epochs);
+        set(&mut c.mini_batches, self.mini_batches);
+        set(&mut c.eval_every, self.eval_every);
+        set(&mut c.eval_episodes, self.eval_episodes);
+        set(&mut c.model.d_model, self.d_model);
+        set(&mut c.model.n_layers, self.n_layers);
+        set(&mut c.model.n_heads, self.n_heads);
+        set(&mut c.model.d_ff, self.d_ff);
+        if let Some(v) = self.temperature {
+            c.temperature = v;
+        }
+        if let Some(v) = self.lr {
+            c.optim.lr = v;
+        }
+        if let Some(b) = &self.adam_betas {
+            c.optim.beta1 = b[0];
+            c.optim.beta2 = b[1];
+        }
+        if let Some(v) = self.weight_decay {
+            c.optim.weight_decay = v;
+        }
+        if let Some(v) = self.grad_clip {
+            c.optim.grad_clip = v;
+        }
+        if let Some(v) = self.clip_ratio {
+            c.clip_ratio = v;
+        }
+        if let Some(v) = &self.loss_agg_mode {
+            c.loss_agg_mode = v
+                .parse::<LossAggMode>()
+                .map_err(|e| usage(format!("--loss-agg-mode: {e}")))?;
+        }
+        if let Some(v) = self.beta {
+            c.beta = v;
+        }
+        if self.dr_grpo {
+            c.grpo_norm_by_std = false;
+        }
+        c.validate().map_err(|e| match e {
+            TrainError::Task(t) => {
+                usage(format!("invalid value for --{}: {}", t.option, t.message))
+            }
+            other => usage(other.to_string()),
+        })?;
+        if file.methods.contains(&Method::Barl) {
+            hypotheses(&c.task, Prior::None).map_err(|t| {
+                usage(format!(
+                    "invalid value for --{}: {} (needed by method barl)",
+                    t.option, t.message
+                ))
+            })?;
+        }
+        Ok(file)
+    }
+}
+
+/// The first free `runs/synthetic-N`.
+fn default_out() -> PathBuf {
+    (1..)
+        .map(|n| PathBuf::from(format!("runs/synthetic-{n}")))
+        .find(|p| !p.exists())
+        .expect("some run number is free")
+}
+
+/// Creates the run folder and proves it writable before any training.
+fn prepare_out(out: &Path) -> Result<()> {
+    let fail =
+        |e: std::io::Error| usage(format!("--out {}: cannot write there: {e}", out.display()));
+    fs::create_dir_all(out).map_err(fail)?;
+    if out.join("summary.json").exists() {
+        return Err(usage(format!(
+            "--out {}: already holds a finished run (summary.json); choose another folder",
+            out.display()
+        )));
+    }
+    let probe = out.join(".write-test");
+    fs::write(&probe, b"").map_err(fail)?;
+    fs::remove_file(&probe).map_err(fail)?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a crash
+/// never leaves a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// One `metrics.jsonl` line per step of each run (training metrics), with the
+/// evaluation metrics on the steps where the policy was evaluated (step 0
+/// carries only those).
+fn metrics_lines(runs: &[RunResult]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let mut evals = r.evals.iter().peekable();
+        for step in 0..=r.steps.len() {
+            let mut obj = serde_json::Map::new();
+            obj.insert("method".into(), r.method.name().into());
+            obj.insert("seed".into(), r.seed.into());
+            obj.insert("step".into(), step.into());
+            if step > 0 {
+                let m: &StepMetrics = &r.steps[step - 1];
+                for (k, v) in [
+                    ("critic/score/mean", Some(m.score_mean)),
+                    ("critic/advantages/mean", Some(m.adv_mean)),
+                    ("critic/advantages/max", Some(m.adv_max)),
+                    ("critic/advantages/min", Some(m.adv_min)),
+                    ("response_length/mean", Some(m.attempts_mean)),
+                    ("actor/pg_loss", Some(m.pg_loss)),
+                    ("actor/pg_clipfrac", Some(m.pg_clipfrac)),
+                    ("actor/ppo_kl", Some(m.ppo_kl)),
+                    ("actor/entropy", Some(m.entropy)),
+                    ("actor/grad_norm", Some(m.grad_norm)),
+                    ("barl/bayes_value/mean", m.bayes_value_mean),
+                    ("timing_s/gen", Some(m.time_gen)),
+                    ("timing_s/probe", Some(m.time_probe)),
+                    ("timing_s/update", Some(m.time_update)),
+                ] {
+                    if let Some(v) = v {
+                        obj.insert(k.into(), v.into());
+                    }
+                }
+            }
+            if let Some(e) = evals.next_if(|e| e.step == step) {
+                for (k, v) in [
+                    ("val/train/success", Some(e.train_success)),
+                    ("val/train/success_greedy", Some(e.train_success_greedy)),
+                    ("val/train/attempts", Some(e.train_attempts)),
+                    ("val/test/success", e.test_success),
+                    ("val/test/success_greedy", e.test_success_greedy),
+                    ("val/test/attempts", e.test_attempts),
+                ] {
+                    if let Some(v) = v {
+                        obj.insert(k.into(), v.into());
+                    }
+                }
+            }
+            out.push_str(&serde_json::Value::Object(obj).to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn plot_runs(runs: &[RunResult], methods: &[Method], seeds: &[u64], stem: &Path) -> Result<()> {
+    let panel = |title: &str, pick: &dyn Fn(&barl_train::synthetic::EvalMetrics) -> Option<f64>| {
+        let series = methods
+            .iter()
+            .filter_map(|&m| {
+                let mine: Vec<&RunResult> = seeds
+                    .iter()
+                    .filter_map(|&s| runs.iter().find(|r| r.method == m && r.seed == s))
+                    .collect();
+                let x: Vec<f64> = mine.first()?.evals.iter().map(|e| e.step as f64).collect();
+                let y_per_seed: Option<Vec<Vec<f64>>> = mine
+                    .iter()
+                    .map(|r| r.evals.iter().map(pick).collect::<Option<Vec<f64>>>())
+                    .collect();
+                Some(Series {
+                    label: m.name().to_string(),
+                    x,
+                    y_per_seed: y_per_seed?,
+                })
+            })
+            .collect::<Vec<_>>();
+        Panel {
+            title: title.to_string(),
+            x_label: "step".into(),
+            y_label: "success rate (sampled)".into(),
+            y_range: Some((0.0, 1.0)),
+            series,
+        }
+    };
+    let mut panels = vec![panel("Train success", &|e| Some(e.train_success))];
+    let test = panel("Test success (unseen symbol)", &|e| e.test_success);
+    if !test.series.is_empty() {
+        panels.push(test);
+    }
+    plot_panels(&panels, stem).map_err(|e| anyhow::anyhow!("plotting {}: {e}", stem.display()))?;
+    Ok(())
+}
+
+/// The table printed at the end: sampled success rates and test attempts,
+/// mean ± sample std over seeds.
+fn summary_table(summary: &Summary) -> String {
+    let cell = |m: &std::collections::BTreeMap<String, barl_train::synthetic::MetricStats>,
+                k: &str| {
+        m.get(k)
+            .map_or("-".to_string(), |s| format!("{:.3} ± {:.3}", s.mean, s.std))
+    };
+    let mut t = format!(
+        "{:<12} {:>15} {:>15} {:>15} {:>15}\n",
+        "method", "train success", "test success", "test greedy", "test attempts"
+    );
+    for m in Method::ALL {
+        if let Some(ms) = summary.methods.get(m.name()) {
+            t.push_str(&format!(
+                "{:<12} {:>15} {:>15} {:>15} {:>15}\n",
+                m.name(),
+                cell(ms, "train_success"),
+                cell(ms, "test_success"),
+                cell(ms, "test_success_greedy"),
+                cell(ms, "test_attempts"),
+            ));
+        }
+    }
+    t
+}
+
+/// Runs the experiment.
+pub fn run(args: SyntheticArgs) -> Result<()> {
+    let file = args.resolve()?;
+    let jobs = match args.jobs {
+        Some(0) => return Err(usage("--jobs: must be at least 1")),
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let out = args.out.clone().unwrap_or_else(default_out);
+    prepare_out(&out)?;
+    let config_text = toml::to_string(&file).context("serialising the configuration")?;
+    write_atomic(&out.join("config.toml"), config_text.as_bytes())?;
+
+    let total = (file.methods.len() * file.seeds.len() * file.run.steps) as u64;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (eta {eta}) {msg}",
+        )
+        .expect("valid template"),
+    );
+    let last = Mutex::new(String::new());
+    let started = Instant::now();
+    let runs = run_experiment(
+        &file.run,
+        &file.methods,
+        &file.seeds,
+        jobs,
+        &|m, s, step| {
+            bar.inc(1);
+            if step.step % 10 == 0 {
+                let mut l = last.lock().expect("progress lock");
+                *l = format!(
+                    "{m} seed {s}: step {} reward {:.2}",
+                    step.step, step.score_mean
+                );
+                bar.set_message(l.clone());
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+
+    write_atomic(&out.join("metrics.jsonl"), metrics_lines(&runs).as_bytes())?;
+    let plots = out.join("plots");
+    fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
+    plot_runs(&runs, &file.methods, &file.seeds, &plots.join("success"))?;
+    let summary = summarize(&file.run, &runs);
+    let json = serde_json::to_string_pretty(&summary).context("serialising the summary")?;
+    write_atomic(&out.join("summary.json"), format!("{json}\n").as_bytes())?;
+
+    println!(
+        "synthetic: {} method(s) x {} seed(s) x {} steps in {elapsed:.1} s (sampled success at step {}, mean ± std over seeds)",
+        file.methods.len(),
+        file.seeds.len(),
+        file.run.steps,
+        file.run.steps
+    );
+    print!("{}", summary_table(&summary));
+    println!("greedy episodes of the final policies (prompt: attempts, + rewarded):");
+    for r in &runs {
+        println!(
+            "  {:<10} seed {:<3} {}",
+            r.method.name(),
+            r.seed,
+            r.greedy_transcripts.join(" | ")
+        );
+    }
+    println!("run folder: {}", out.display());
+    Ok(())
+}

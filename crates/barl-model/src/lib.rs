@@ -1,0 +1,21 @@
+//! Trainable causal transformers for barl.
+//!
+//! For now: [`tiny_gpt::TinyGpt`], the small GPT trained from scratch in the
+//! synthetic experiment. Hugging Face Llama and Qwen2 follow, one file per
+//! architecture, sharing the same conventions: the training path uses only ops
+//! that have a backward in candle, and the KV cache is an explicit value.
+
+pub mod tiny_gpt;
+
+pub use tiny_gpt::{log_softmax_last, softmax_last, KvCache, TinyGpt, TinyGptConfig};
+
+/// What can go wrong building or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// An invalid model configuration or input shape.
+    #[error("model configuration: {0}")]
+    Config(String),
+    /// An error from the tensor library.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}

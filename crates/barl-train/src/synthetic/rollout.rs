@@ -1,0 +1,417 @@
+//! Sampling episodes of the synthetic task, and the answer probes `p_i(k)`.
+//!
+//! Episodes of a batch run in lockstep: the token layout is fixed (see
+//! [`super::task`]), so one KV cache serves the whole batch. An episode that
+//! already succeeded keeps receiving filler tokens that nothing reads.
+
+use barl_model::{log_softmax_last, TinyGpt};
+use candle_core::{Device, Tensor};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::task::TaskConfig;
+use crate::TrainError;
+
+/// A batch of finished episodes.
+#[derive(Clone, Debug)]
+pub struct Episodes {
+    /// Prompt symbol of each episode.
+    pub prompts: Vec<u32>,
+    /// Full token sequence of each episode, `seq_len` long; positions after the
+    /// episode's end hold the fail token.
+    pub tokens: Vec<Vec<u32>>,
+    /// Attempts made (1..=T).
+    pub n_attempts: Vec<usize>,
+    /// Whether some attempt was rewarded (the episode outcome `R`).
+    pub success: Vec<bool>,
+    /// Sampler log-probability of every attempt token, `T * L` per episode;
+    /// entries past `n_attempts * L` are 0.
+    pub logp: Vec<Vec<f32>>,
+}
+
+impl Episodes {
+    /// Number of episodes.
+    pub fn len(&self) -> usize {
+        self.prompts.len()
+    }
+
+    /// True for an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.prompts.is_empty()
+    }
+
+    /// Attempt `k` of episode `e`.
+    pub fn attempt<'a>(&'a self, task: &TaskConfig, e: usize, k: usize) -> &'a [u32] {
+        let p = task.attempt_pos(k, 0);
+        &self.tokens[e][p..p + task.attempt_len]
+    }
+
+    /// Outcome reward `R` of each episode (1.0 or 0.0).
+    pub fn rewards(&self) -> Vec<f32> {
+        self.success
+            .iter()
+            .map(|&s| f32::from(u8::from(s)))
+            .collect()
+    }
+}
+
+/// How to pick each symbol.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decoding {
+    /// Highest-probability symbol (ties to the lowest id).
+    Greedy,
+    /// Sample from the softmax of `logits / temperature`.
+    Sample { temperature: f32 },
+}
+
+/// Log-softmax of one row of logits, in f64.
+fn log_probs(row: &[f32], temperature: f32) -> Vec<f64> {
+    let t = f64::from(temperature.max(1e-6));
+    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let lse = row
+        .iter()
+        .map(|&x| ((x as f64 - max) / t).exp())
+        .sum::<f64>()
+        .ln();
+    row.iter().map(|&x| (x as f64 - max) / t - lse).collect()
+}
+
+/// Draws one symbol; returns it and its log-probability under the sampling
+/// distribution (under the model's own distribution for greedy).
+fn pick(row: &[f32], decoding: Decoding, rng: &mut ChaCha8Rng) -> (u32, f32) {
+    match decoding {
+        Decoding::Greedy => {
+            let lp = log_probs(row, 1.0);
+            let mut best = 0;
+            for (i, &x) in row.iter().enumerate() {
+                if x > row[best] {
+                    best = i;
+                }
+            }
+            (best as u32, lp[best] as f32)
+        }
+        Decoding::Sample { temperature } => {
+            let lp = log_probs(row, temperature);
+            let u: f64 = rng.gen();
+            let mut acc = 0.0;
+            for (i, &l) in lp.iter().enumerate() {
+                acc += l.exp();
+                if u < acc {
+                    return (i as u32, l as f32);
+                }
+            }
+            // Rounding left u above the total: take the last symbol.
+            let last = lp.len() - 1;
+            (last as u32, lp[last] as f32)
+        }
+    }
+}
+
+fn last_logits(logits: &Tensor) -> Result<Vec<Vec<f32>>, TrainError> {
+    let t = logits.dim(1)?;
+    Ok(logits.narrow(1, t - 1, 1)?.squeeze(1)?.to_vec2::<f32>()?)
+}
+
+fn column(tokens: &[u32], device: &Device, width: usize) -> Result<Tensor, TrainError> {
+    let b = tokens.len() / width;
+    Ok(Tensor::from_vec(tokens.to_vec(), (b, width), device)?)
+}
+
+/// Plays one episode per prompt with `policy` (use a detached model).
+pub fn sample_episodes(
+    policy: &TinyGpt,
+    task: &TaskConfig,
+    prompts: &[u32],
+    decoding: Decoding,
+    rng: &mut ChaCha8Rng,
+) -> Result<Episodes, TrainError> {
+    let b = prompts.len();
+    let (l, t_max) = (task.attempt_len, task.max_attempts);
+    let device = Device::Cpu;
+    let fail = task.fail_token();
+    let mut tokens: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|&c| {
+            let mut v = vec![fail; task.seq_len()];
+            v[0] = c;
+            v
+        })
+        .collect();
+    let mut logp = vec![vec![0f32; t_max * l]; b];
+    let mut n_attempts = vec![0usize; b];
+    let mut success = vec![false; b];
+    if b == 0 {
+        return Ok(Episodes {
+            prompts: vec![],
+            tokens,
+            n_attempts,
+            success,
+            logp,
+        });
+    }
+    let (logits, mut cache) = policy.forward(&column(prompts, &device, 1)?, None)?;
+    let mut rows = last_logits(&logits)?;
+    for k in 0..t_max {
+        for j in 0..l {
+            let mut picked = Vec::with_capacity(b);
+            for e in 0..b {
+                let (a, lp) = pick(&rows[e], decoding, rng);
+                if !success[e] {
+                    tokens[e][task.attempt_pos(k, j)] = a;
+                    logp[e][k * l + j] = lp;
+                }
+                picked.push(tokens[e][task.attempt_pos(k, j)]);
+            }
+            let last_symbol = j + 1 == l;
+            if !last_symbol {
+                let (logits, c) = policy.forward(&column(&picked, &device, 1)?, Some(&cache))?;
+                cache = c;
+                rows = last_logits(&logits)?;
+                continue;
+            }
+            // End of attempt k: reward, feedback token, maybe stop.
+            let mut feed = Vec::with_capacity(2 * b);
+            for e in 0..b {
+                if !success[e] {
+                    n_attempts[e] = k + 1;
+                    let r = task.reward(prompts[e], &tokens[e][task.attempt_pos(k, 0)..][..l]);
+                    let fb = if r > 0.0 {
+                        success[e] = true;
+                        task.success_token()
+                    } else {
+                        fail
+                    };
+                    tokens[e][task.attempt_pos(k, l)] = fb;
+                }
+                feed.push(picked[e]);
+                feed.push(tokens[e][task.attempt_pos(k, l)]);
+            }
+            if k + 1 < t_max && success.iter().any(|s| !s) {
+                let (logits, c) = policy.forward(&column(&feed, &device, 2)?, Some(&cache))?;
+                cache = c;
+                rows = last_logits(&logits)?;
+            }
+        }
+        if success.iter().all(|&s| s) {
+            break;
+        }
+    }
+    Ok(Episodes {
+        prompts: prompts.to_vec(),
+        tokens,
+        n_attempts,
+        success,
+        logp,
+    })
+}
+
+/// Largest number of sequences in one probe forward pass (bounds memory).
+const PROBE_CHUNK: usize = 2048;
+
+/// The answer probes: `out[e][k][i]` is the policy's exact probability that
+/// attempt `k` of episode `e` equals hypothesis `i`, given the history before
+/// it (prompt, earlier attempts and their feedback), for `k < n_attempts[e]`:
+/// `p_i(k) = prod_j pi(s_i[j] | history, s_i[..j])`.
+///
+/// Hypotheses sharing their first `L - 1` symbols share one probe sequence
+/// `history ++ s_i[..L-1]`: its logits at the last `L` positions give every
+/// factor. All steps of all episodes go through one batched forward pass
+/// (chunked), right-padded, which causal attention makes harmless.
+pub fn probe_probs(
+    policy: &TinyGpt,
+    task: &TaskConfig,
+    episodes: &Episodes,
+    hypotheses: &[Vec<u32>],
+) -> Result<Vec<Vec<Vec<f32>>>, TrainError> {
+    let l = task.attempt_len;
+    // Distinct prefixes of length L-1 and, per hypothesis, which one it uses.
+    let mut prefixes: Vec<&[u32]> = Vec::new();
+    let mut prefix_of = Vec::with_capacity(hypotheses.len());
+    for h in hypotheses {
+        let p = &h[..l - 1];
+        let idx = match prefixes.iter().position(|q| *q == p) {
+            Some(i) => i,
+            None => {
+                prefixes.push(p);
+                prefixes.len() - 1
+            }
+        };
+        prefix_of.push(idx);
+    }
+    // One probe sequence per (episode, step, prefix).
+    let mut jobs: Vec<(usize, usize, usize)> = Vec::new();
+    for e in 0..episodes.len() {
+        for k in 0..episodes.n_attempts[e] {
+            for u in 0..prefixes.len() {
+                jobs.push((e, k, u));
+            }
+        }
+    }
+    let mut lp_rows: Vec<Vec<Vec<f32>>> = Vec::with_capacity(jobs.len()); // [job][j][symbol]
+    for chunk in jobs.chunks(PROBE_CHUNK) {
+        let width = chunk
+            .iter()
+            .map(|&(_, k, _)| task.history_len(k) + l - 1)
+            .max()
+            .unwrap_or(1);
+        let mut flat = Vec::with_capacity(chunk.len() * width);
+        for &(e, k, u) in chunk {
+            let hist = &episodes.tokens[e][..task.history_len(k)];
+            let start = flat.len();
+            flat.extend_from_slice(hist);
+            flat.extend_from_slice(prefixes[u]);
+            flat.resize(start + width, task.fail_token());
+        }
+        let input = Tensor::from_vec(flat, (chunk.len(), width), &Device::Cpu)?;
+        let (logits, _) = policy.forward(&input, None)?;
+        let lp = log_softmax_last(&logits)?.to_vec3::<f32>()?;
+        for (row, &(_, k, _)) in lp.into_iter().zip(chunk) {
+            let first = task.history_len(k) - 1;
+            lp_rows.push(row[first..first + l].to_vec());
+        }
+    }
+    let u_count = prefixes.len();
+    let mut out: Vec<Vec<Vec<f32>>> = Vec::with_capacity(episodes.len());
+    let mut job = 0;
+    for e in 0..episodes.len() {
+        let mut steps = Vec::with_capacity(episodes.n_attempts[e]);
+        for _ in 0..episodes.n_attempts[e] {
+            let probs = hypotheses
+                .iter()
+                .zip(&prefix_of)
+                .map(|(h, &u)| {
+                    let rows = &lp_rows[job + u];
+                    let sum: f32 = h
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &s)| rows[j][s as usize])
+                        .sum();
+                    sum.exp()
+                })
+                .collect();
+            steps.push(probs);
+            job += u_count;
+        }
+        out.push(steps);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)] // episodes, steps and symbols are read by index
+mod tests {
+    use super::*;
+    use crate::synthetic::task::{hypotheses, Prior};
+    use barl_model::TinyGptConfig;
+    use rand::SeedableRng;
+
+    fn model(task: &TaskConfig) -> TinyGpt {
+        let cfg = TinyGptConfig {
+            vocab_size: task.vocab_size(),
+            n_outputs: task.alphabet_size,
+            max_len: task.seq_len(),
+            d_model: 16,
+            n_layers: 1,
+            n_heads: 2,
+            d_ff: 32,
+        };
+        TinyGpt::new(&cfg, 11, &Device::Cpu).unwrap().detached()
+    }
+
+    #[test]
+    fn episodes_follow_the_rules() {
+        let task = TaskConfig::default();
+        let m = model(&task);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let prompts = vec![0, 1, 2, 0, 1, 2, 0, 1];
+        let ep = sample_episodes(
+            &m,
+            &task,
+            &prompts,
+            Decoding::Sample { temperature: 1.0 },
+            &mut rng,
+        )
+        .unwrap();
+        for e in 0..ep.len() {
+            let n = ep.n_attempts[e];
+            assert!((1..=3).contains(&n));
+            for k in 0..n {
+                let r = task.reward(prompts[e], ep.attempt(&task, e, k));
+                let fb = ep.tokens[e][task.attempt_pos(k, 3)];
+                // Feedback token matches the reward, and only the last attempt can succeed.
+                assert_eq!(fb == task.success_token(), r == 1.0);
+                assert_eq!(r == 1.0, ep.success[e] && k + 1 == n);
+                for j in 0..3 {
+                    let lp = ep.logp[e][k * 3 + j];
+                    assert!(lp < 0.0 && lp > -20.0);
+                }
+            }
+            if !ep.success[e] {
+                assert_eq!(n, 3);
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_episodes() {
+        let task = TaskConfig::default();
+        let m = model(&task);
+        let d = Decoding::Sample { temperature: 1.0 };
+        let a =
+            sample_episodes(&m, &task, &[0, 1, 2], d, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
+        let b =
+            sample_episodes(&m, &task, &[0, 1, 2], d, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
+        assert_eq!(a.tokens, b.tokens);
+        assert_eq!(a.logp, b.logp);
+    }
+
+    /// The probes must equal a second computation: the product of the
+    /// per-token probabilities read off a separate full forward pass of each
+    /// `history ++ s_i` sequence, and over all `V^L` strings they sum to 1.
+    #[test]
+    fn probes_equal_direct_sequence_probabilities() {
+        let task = TaskConfig::default();
+        let m = model(&task);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let ep = sample_episodes(
+            &m,
+            &task,
+            &[0, 2, 1],
+            Decoding::Sample { temperature: 1.0 },
+            &mut rng,
+        )
+        .unwrap();
+        let hyps = hypotheses(&task, Prior::None).unwrap();
+        let probs = probe_probs(&m, &task, &ep, &hyps).unwrap();
+        for e in 0..ep.len() {
+            assert_eq!(probs[e].len(), ep.n_attempts[e]);
+            for k in 0..ep.n_attempts[e] {
+                let total: f32 = probs[e][k].iter().sum();
+                assert!((total - 1.0).abs() < 1e-4, "sum {total}");
+                for (i, h) in hyps.iter().enumerate().step_by(5) {
+                    let mut seq = ep.tokens[e][..task.history_len(k)].to_vec();
+                    seq.extend_from_slice(h);
+                    let n = seq.len();
+                    let input = Tensor::from_vec(seq, (1, n), &Device::Cpu).unwrap();
+                    let lp = log_softmax_last(&m.forward(&input, None).unwrap().0)
+                        .unwrap()
+                        .squeeze(0)
+                        .unwrap()
+                        .to_vec2::<f32>()
+                        .unwrap();
+                    let start = task.history_len(k) - 1;
+                    let direct: f32 = (0..3)
+                        .map(|j| lp[start + j][h[j] as usize])
+                        .sum::<f32>()
+                        .exp();
+                    assert!((direct - probs[e][k][i]).abs() < 1e-5);
+                }
+            }
+        }
+        // The prior's three strings are a subset of the same numbers.
+        let rep = hypotheses(&task, Prior::Repeated).unwrap();
+        let p_rep = probe_probs(&m, &task, &ep, &rep).unwrap();
+        assert!((p_rep[0][0][2] - probs[0][0][26]).abs() < 1e-6);
+        assert!((p_rep[0][0][1] - probs[0][0][13]).abs() < 1e-6);
+    }
+}

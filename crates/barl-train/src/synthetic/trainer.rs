@@ -1,0 +1,627 @@
+//! Training one policy on the synthetic task with one method.
+//!
+//! The three methods share everything (model, initial weights, optimiser,
+//! rollouts, PPO-clip loss) except how rewards become token advantages:
+//! - `grpo` (Markovian RL): the episode outcome `R`, group-normalised over the
+//!   rollouts of the same prompt, broadcast to every attempt token;
+//! - `barl`: `q = R + V(k)` for the tokens of attempt `k`, with `V(k)` the
+//!   Bayesian value over all `V^L` strings, whitened over the batch;
+//! - `barl-prior`: the same over the `V` repeated strings.
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use barl_core::{
+    bayesian_values, broadcast_to_tokens, group_normalized_advantages, normalize_over_batch,
+    ppo_clip_loss, token_returns, LossAggMode,
+};
+use barl_model::{log_softmax_last, TinyGpt, TinyGptConfig};
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::rollout::{probe_probs, sample_episodes, Decoding, Episodes};
+use super::task::{hypotheses, Prior, TaskConfig, TaskError};
+use crate::optim::{AdamW, AdamWConfig};
+use crate::TrainError;
+
+/// A method of the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Markovian RL: outcome reward, group-normalised.
+    Grpo,
+    /// BARL over all `V^L` strings.
+    Barl,
+    /// BARL over the `V` repeated strings.
+    BarlPrior,
+}
+
+impl Method {
+    /// All methods in report order.
+    pub const ALL: [Method; 3] = [Method::Grpo, Method::Barl, Method::BarlPrior];
+
+    /// The method's name on the command line and in outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Grpo => "grpo",
+            Method::Barl => "barl",
+            Method::BarlPrior => "barl-prior",
+        }
+    }
+
+    /// Hypothesis set, for the BARL methods.
+    pub fn prior(self) -> Option<Prior> {
+        match self {
+            Method::Grpo => None,
+            Method::Barl => Some(Prior::None),
+            Method::BarlPrior => Some(Prior::Repeated),
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!("unknown method '{s}' (expected one of: grpo, barl, barl-prior)")
+            })
+    }
+}
+
+/// Size of the policy network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelShape {
+    /// Residual width.
+    pub d_model: usize,
+    /// Transformer blocks.
+    pub n_layers: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+    /// MLP hidden width.
+    pub d_ff: usize,
+}
+
+/// Everything one synthetic run needs besides method and seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyntheticConfig {
+    /// The task.
+    pub task: TaskConfig,
+    /// The policy network.
+    pub model: ModelShape,
+    /// RL steps.
+    pub steps: usize,
+    /// Rollouts sampled per training prompt per step (the GRPO group size).
+    pub n_samples_per_prompt: usize,
+    /// Sampling temperature for training rollouts.
+    pub temperature: f32,
+    /// Optimiser.
+    pub optim: AdamWConfig,
+    /// PPO clip range (symmetric).
+    pub clip_ratio: f64,
+    /// Passes over each rollout batch.
+    pub ppo_epochs: usize,
+    /// Optimiser steps per pass (the batch is split into this many parts).
+    pub mini_batches: usize,
+    /// How token losses are averaged.
+    pub loss_agg_mode: LossAggMode,
+    /// Strength of BARL's belief update.
+    pub beta: f32,
+    /// GRPO divides by the group std (false: Dr.GRPO).
+    pub grpo_norm_by_std: bool,
+    /// Evaluate every this many steps (and at the start and the end).
+    pub eval_every: usize,
+    /// Sampled evaluation episodes per prompt.
+    pub eval_episodes: usize,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        Self {
+            task: TaskConfig::default(),
+            model: ModelShape {
+                d_model: 64,
+                n_layers: 2,
+                n_heads: 4,
+                d_ff: 128,
+            },
+            steps: 300,
+            n_samples_per_prompt: 32,
+            temperature: 1.0,
+            optim: AdamWConfig {
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+                grad_clip: 1.0,
+            },
+            clip_ratio: 0.2,
+            ppo_epochs: 1,
+            mini_batches: 1,
+            loss_agg_mode: LossAggMode::SeqMeanTokenMean,
+            beta: 1.0,
+            grpo_norm_by_std: true,
+            eval_every: 10,
+            eval_episodes: 128,
+        }
+    }
+}
+
+fn bad(option: &'static str, message: impl Into<String>) -> TrainError {
+    TrainError::Task(TaskError {
+        option,
+        message: message.into(),
+    })
+}
+
+impl SyntheticConfig {
+    /// Checks every setting, naming the option at fault.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.task.validate()?;
+        let m = &self.model;
+        if m.d_model == 0 || m.n_layers == 0 || m.n_heads == 0 || m.d_ff == 0 {
+            return Err(bad("d-model", "model sizes must be positive"));
+        }
+        if !m.d_model.is_multiple_of(m.n_heads) {
+            return Err(bad(
+                "n-heads",
+                format!("{} does not divide d-model {}", m.n_heads, m.d_model),
+            ));
+        }
+        if self.steps == 0 {
+            return Err(bad("steps", "must be at least 1"));
+        }
+        if self.n_samples_per_prompt == 0 {
+            return Err(bad("rollouts", "must be at least 1"));
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(bad("temperature", "must be a positive number"));
+        }
+        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+            return Err(bad("lr", "must be a positive number"));
+        }
+        if !(0.0..1.0).contains(&self.optim.beta1) || !(0.0..1.0).contains(&self.optim.beta2) {
+            return Err(bad("adam-betas", "each must be in [0, 1)"));
+        }
+        if !(self.clip_ratio > 0.0 && self.clip_ratio.is_finite()) {
+            return Err(bad("clip-ratio", "must be a positive number"));
+        }
+        if self.ppo_epochs == 0 {
+            return Err(bad("ppo-epochs", "must be at least 1"));
+        }
+        if self.mini_batches == 0 {
+            return Err(bad("mini-batches", "must be at least 1"));
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return Err(bad("beta", "must be a non-negative number"));
+        }
+        if self.eval_every == 0 {
+            return Err(bad("eval-every", "must be at least 1"));
+        }
+        if self.eval_episodes == 0 {
+            return Err(bad("eval-episodes", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn model_config(&self) -> TinyGptConfig {
+        TinyGptConfig {
+            vocab_size: self.task.vocab_size(),
+            n_outputs: self.task.alphabet_size,
+            max_len: self.task.seq_len(),
+            d_model: self.model.d_model,
+            n_layers: self.model.n_layers,
+            n_heads: self.model.n_heads,
+            d_ff: self.model.d_ff,
+        }
+    }
+}
+
+/// Metrics of one training step (names as common RL trainers print them).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Step number, 1-based.
+    pub step: usize,
+    /// `critic/score/mean`: mean episode outcome of the training rollouts.
+    pub score_mean: f64,
+    /// `critic/advantages/mean`.
+    pub adv_mean: f64,
+    /// `critic/advantages/max`.
+    pub adv_max: f64,
+    /// `critic/advantages/min`.
+    pub adv_min: f64,
+    /// `response_length/mean`: attempts per episode.
+    pub attempts_mean: f64,
+    /// `actor/pg_loss` (last mini-batch).
+    pub pg_loss: f64,
+    /// `actor/pg_clipfrac`.
+    pub pg_clipfrac: f64,
+    /// `actor/ppo_kl`.
+    pub ppo_kl: f64,
+    /// `actor/entropy` of the attempt tokens.
+    pub entropy: f64,
+    /// `actor/grad_norm` before clipping.
+    pub grad_norm: f64,
+    /// `barl/bayes_value/mean` over the steps of all episodes (BARL only).
+    pub bayes_value_mean: Option<f64>,
+    /// `timing_s/gen`.
+    pub time_gen: f64,
+    /// `timing_s/probe`.
+    pub time_probe: f64,
+    /// `timing_s/update`.
+    pub time_update: f64,
+}
+
+/// Success rates measured at one evaluation point.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalMetrics {
+    /// Training steps done when measured.
+    pub step: usize,
+    /// Greedy episodes (one per prompt) that succeeded, training prompts.
+    pub train_success_greedy: f64,
+    /// Sampled episodes that succeeded, training prompts.
+    pub train_success: f64,
+    /// Attempts used by sampled episodes, training prompts.
+    pub train_attempts: f64,
+    /// Greedy success on the test prompts (`None` without test prompts).
+    pub test_success_greedy: Option<f64>,
+    /// Sampled success on the test prompts.
+    pub test_success: Option<f64>,
+    /// Attempts used by sampled episodes on the test prompts.
+    pub test_attempts: Option<f64>,
+}
+
+/// The record of one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Method trained.
+    pub method: Method,
+    /// Seed of weights, rollouts and evaluation.
+    pub seed: u64,
+    /// One entry per step.
+    pub steps: Vec<StepMetrics>,
+    /// One entry per evaluation point, step 0 first.
+    pub evals: Vec<EvalMetrics>,
+    /// The final policy's greedy episode on each train then test prompt, as
+    /// text: `"1: 000- 111+"` (attempts, `+` rewarded, `-` not).
+    pub greedy_transcripts: Vec<String>,
+}
+
+/// One episode as text, e.g. `"2: 000- 111- 222+"`.
+pub fn transcript(task: &TaskConfig, episodes: &Episodes, e: usize) -> String {
+    let mut s = format!("{}:", episodes.prompts[e]);
+    for k in 0..episodes.n_attempts[e] {
+        s.push(' ');
+        for &a in episodes.attempt(task, e, k) {
+            s.push_str(&a.to_string());
+        }
+        let fb = episodes.tokens[e][task.attempt_pos(k, task.attempt_len)];
+        s.push(if fb == task.success_token() { '+' } else { '-' });
+    }
+    s
+}
+
+/// Evaluates `policy` on `prompts`: (greedy success, sampled success, sampled attempts).
+fn evaluate_prompts(
+    policy: &TinyGpt,
+    task: &TaskConfig,
+    prompts: &[u32],
+    episodes: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<(f64, f64, f64), TrainError> {
+    let greedy = sample_episodes(policy, task, prompts, Decoding::Greedy, rng)?;
+    let many: Vec<u32> = prompts
+        .iter()
+        .flat_map(|&c| std::iter::repeat_n(c, episodes))
+        .collect();
+    let sampled = sample_episodes(
+        policy,
+        task,
+        &many,
+        Decoding::Sample { temperature: 1.0 },
+        rng,
+    )?;
+    let rate = |ep: &Episodes| ep.success.iter().filter(|&&s| s).count() as f64 / ep.len() as f64;
+    let attempts = sampled.n_attempts.iter().sum::<usize>() as f64 / sampled.len() as f64;
+    Ok((rate(&greedy), rate(&sampled), attempts))
+}
+
+fn evaluate(
+    policy: &TinyGpt,
+    cfg: &SyntheticConfig,
+    step: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<EvalMetrics, TrainError> {
+    let task = &cfg.task;
+    let (tg, ts, ta) = evaluate_prompts(policy, task, &task.train_prompts, cfg.eval_episodes, rng)?;
+    let mut out = EvalMetrics {
+        step,
+        train_success_greedy: tg,
+        train_success: ts,
+        train_attempts: ta,
+        ..Default::default()
+    };
+    if !task.test_prompts.is_empty() {
+        let (g, s, a) = evaluate_prompts(policy, task, &task.test_prompts, cfg.eval_episodes, rng)?;
+        out.test_success_greedy = Some(g);
+        out.test_success = Some(s);
+        out.test_attempts = Some(a);
+    }
+    Ok(out)
+}
+
+/// Token advantages of a rollout batch, one vector per episode covering its
+/// `n_attempts * L` attempt tokens; and the mean Bayesian value (BARL only).
+pub fn advantages(
+    policy: &TinyGpt,
+    cfg: &SyntheticConfig,
+    method: Method,
+    episodes: &Episodes,
+) -> Result<(Vec<Vec<f32>>, Option<f64>), TrainError> {
+    let task = &cfg.task;
+    let l = task.attempt_len;
+    let rewards = episodes.rewards();
+    let lengths: Vec<usize> = episodes.n_attempts.iter().map(|n| n * l).collect();
+    let Some(prior) = method.prior() else {
+        let groups: Vec<usize> = episodes.prompts.iter().map(|&c| c as usize).collect();
+        let adv = group_normalized_advantages(&rewards, &groups, cfg.grpo_norm_by_std, 1e-6)?;
+        return Ok((broadcast_to_tokens(&adv, &lengths)?, None));
+    };
+    let hyps = hypotheses(task, prior)?;
+    let probs = probe_probs(policy, task, episodes, &hyps)?;
+    let mut returns = Vec::with_capacity(episodes.len());
+    let (mut v_sum, mut v_count) = (0f64, 0usize);
+    for e in 0..episodes.len() {
+        let values = episode_values(task, episodes, e, &hyps, &probs[e], cfg.beta)?;
+        v_sum += values.iter().map(|&v| v as f64).sum::<f64>();
+        v_count += values.len();
+        let step_of_token: Vec<usize> = (0..lengths[e]).map(|t| t / l).collect();
+        returns.push(token_returns(rewards[e], &values, &step_of_token)?);
+    }
+    let mean_v = v_sum / v_count.max(1) as f64;
+    Ok((normalize_over_batch(&returns, 1e-6), Some(mean_v)))
+}
+
+/// `V(k)` for the steps `k = 0..n_attempts` of episode `e` (spec section 8):
+/// credence `c_i(k)` = probe probability that attempt `k` is `s_i`; the reward
+/// of the transition into step `k` is that of attempt `k - 1`, observed `r(k)`
+/// and predicted `r_i(k) = 1[attempt_{k-1} = s_i]`; `Q_i(k) = 1[some attempt
+/// k' >= k of this rollout equals s_i]` (the return under hypothesis `i`: its
+/// episode would end at the first match, with reward 1).
+pub fn episode_values(
+    task: &TaskConfig,
+    episodes: &Episodes,
+    e: usize,
+    hyps: &[Vec<u32>],
+    probs: &[Vec<f32>],
+    beta: f32,
+) -> Result<Vec<f32>, TrainError> {
+    let n = episodes.n_attempts[e];
+    let c = episodes.prompts[e];
+    let attempts: Vec<&[u32]> = (0..n).map(|k| episodes.attempt(task, e, k)).collect();
+    let credence: Vec<Vec<f32>> = (0..hyps.len())
+        .map(|i| (0..n).map(|k| probs[k][i]).collect())
+        .collect();
+    let observed: Vec<f32> = (0..n)
+        .map(|k| {
+            if k == 0 {
+                0.0
+            } else {
+                task.reward(c, attempts[k - 1])
+            }
+        })
+        .collect();
+    let predicted: Vec<Vec<f32>> = hyps
+        .iter()
+        .map(|h| {
+            (0..n)
+                .map(|k| f32::from(u8::from(k > 0 && attempts[k - 1] == h.as_slice())))
+                .collect()
+        })
+        .collect();
+    let q: Vec<Vec<f32>> = hyps
+        .iter()
+        .map(|h| {
+            (0..n)
+                .map(|k| f32::from(u8::from(attempts[k..].contains(&h.as_slice()))))
+                .collect()
+        })
+        .collect();
+    Ok(bayesian_values(&credence, &predicted, &observed, &q, beta)?)
+}
+
+/// Log-probs `(B, T*L)` and entropies of the attempt tokens of `rows` under
+/// `model` (tracked if `model` is).
+fn attempt_logp(
+    model: &TinyGpt,
+    task: &TaskConfig,
+    episodes: &Episodes,
+    rows: &[usize],
+) -> Result<(Tensor, Tensor), TrainError> {
+    let s = task.seq_len();
+    let (t, l) = (task.max_attempts, task.attempt_len);
+    let dev = Device::Cpu;
+    let input: Vec<u32> = rows
+        .iter()
+        .flat_map(|&e| episodes.tokens[e][..s - 1].iter().copied())
+        .collect();
+    let input = Tensor::from_vec(input, (rows.len(), s - 1), &dev)?;
+    let (logits, _) = model.forward(&input, None)?;
+    let lsm = log_softmax_last(&logits)?;
+    // Logits at position p - 1 predict the token at p.
+    let pos: Vec<u32> = (0..t)
+        .flat_map(|k| (0..l).map(move |j| (task.attempt_pos(k, j) - 1) as u32))
+        .collect();
+    let sel = lsm.index_select(&Tensor::from_vec(pos, t * l, &dev)?, 1)?; // (B, T*L, V)
+    let targets: Vec<u32> = rows
+        .iter()
+        .flat_map(|&e| {
+            (0..t * l).map(move |i| {
+                let (k, j) = (i / l, i % l);
+                if k < episodes.n_attempts[e] {
+                    episodes.tokens[e][task.attempt_pos(k, j)]
+                } else {
+                    0
+                }
+            })
+        })
+        .collect();
+    let targets = Tensor::from_vec(targets, (rows.len(), t * l, 1), &dev)?;
+    let logp = sel.gather(&targets, 2)?.squeeze(2)?;
+    let entropy = (sel.exp()? * &sel)?.sum(2)?.neg()?;
+    Ok((logp, entropy))
+}
+
+/// A `(rows, T*L)` tensor from per-episode vectors (zero-padded).
+fn padded(values: &[&[f32]], width: usize) -> Result<Tensor, TrainError> {
+    let mut flat = Vec::with_capacity(values.len() * width);
+    for v in values {
+        flat.extend_from_slice(&v[..v.len().min(width)]);
+        flat.resize(flat.len() + width - v.len().min(width), 0.0);
+    }
+    Ok(Tensor::from_vec(flat, (values.len(), width), &Device::Cpu)?)
+}
+
+/// Trains one policy with `method` from `seed`; `on_step` sees every step.
+/// The initial weights and rollout randomness depend on the seed only, so the
+/// methods start from the same policy.
+pub fn train_one(
+    cfg: &SyntheticConfig,
+    method: Method,
+    seed: u64,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<RunResult, TrainError> {
+    cfg.validate()?;
+    let task = &cfg.task;
+    let model = TinyGpt::new(&cfg.model_config(), seed, &Device::Cpu)?;
+    let mut opt = AdamW::new(model.vars().to_vec(), cfg.optim.clone())?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1);
+    // Evaluation draws from its own stream so eval frequency never changes training.
+    let mut eval_rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 2);
+    let width = task.max_attempts * task.attempt_len;
+    let prompts: Vec<u32> = task
+        .train_prompts
+        .iter()
+        .flat_map(|&c| std::iter::repeat_n(c, cfg.n_samples_per_prompt))
+        .collect();
+    let mut result = RunResult {
+        method,
+        seed,
+        steps: Vec::with_capacity(cfg.steps),
+        evals: vec![evaluate(&model.detached(), cfg, 0, &mut eval_rng)?],
+        greedy_transcripts: Vec::new(),
+    };
+    for step in 1..=cfg.steps {
+        let policy = model.detached();
+        let t0 = Instant::now();
+        let episodes = sample_episodes(
+            &policy,
+            task,
+            &prompts,
+            Decoding::Sample {
+                temperature: cfg.temperature,
+            },
+            &mut rng,
+        )?;
+        let t1 = Instant::now();
+        let (adv, bayes_value_mean) = advantages(&policy, cfg, method, &episodes)?;
+        let t2 = Instant::now();
+        let all_adv: Vec<f32> = adv.iter().flatten().copied().collect();
+        let mut m = StepMetrics {
+            step,
+            score_mean: episodes.rewards().iter().map(|&r| r as f64).sum::<f64>()
+                / episodes.len() as f64,
+            adv_mean: all_adv.iter().map(|&a| a as f64).sum::<f64>() / all_adv.len().max(1) as f64,
+            adv_max: all_adv.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64,
+            adv_min: all_adv.iter().fold(f32::INFINITY, |a, &b| a.min(b)) as f64,
+            attempts_mean: episodes.n_attempts.iter().sum::<usize>() as f64 / episodes.len() as f64,
+            bayes_value_mean,
+            ..Default::default()
+        };
+        let mut order: Vec<usize> = (0..episodes.len()).collect();
+        for _ in 0..cfg.ppo_epochs {
+            order.shuffle(&mut rng);
+            let parts = cfg.mini_batches.min(order.len());
+            let size = order.len().div_ceil(parts);
+            for rows in order.chunks(size) {
+                let mask_rows: Vec<Vec<f32>> = rows
+                    .iter()
+                    .map(|&e| vec![1.0; episodes.n_attempts[e] * task.attempt_len])
+                    .collect();
+                let mask = padded(
+                    &mask_rows.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                    width,
+                )?;
+                let old = padded(
+                    &rows
+                        .iter()
+                        .map(|&e| episodes.logp[e].as_slice())
+                        .collect::<Vec<_>>(),
+                    width,
+                )?;
+                let a = padded(
+                    &rows.iter().map(|&e| adv[e].as_slice()).collect::<Vec<_>>(),
+                    width,
+                )?;
+                let (logp, entropy) = attempt_logp(&model, task, &episodes, rows)?;
+                let out = ppo_clip_loss(
+                    &logp,
+                    &old,
+                    &a,
+                    &mask,
+                    cfg.clip_ratio,
+                    cfg.clip_ratio,
+                    cfg.loss_agg_mode,
+                )?;
+                let grads = out.loss.backward()?;
+                m.grad_norm = opt.step(&grads)?;
+                m.pg_loss = out.loss.to_scalar::<f32>()? as f64;
+                m.pg_clipfrac = out.clip_frac as f64;
+                m.ppo_kl = out.approx_kl as f64;
+                let n_tok = mask.sum_all()?.to_scalar::<f32>()?.max(1.0);
+                m.entropy =
+                    ((entropy.detach() * &mask)?.sum_all()?.to_scalar::<f32>()? / n_tok) as f64;
+            }
+        }
+        let t3 = Instant::now();
+        m.time_gen = (t1 - t0).as_secs_f64();
+        m.time_probe = (t2 - t1).as_secs_f64();
+        m.time_update = (t3 - t2).as_secs_f64();
+        on_step(&m);
+        result.steps.push(m);
+        if step % cfg.eval_every == 0 || step == cfg.steps {
+            result
+                .evals
+                .push(evaluate(&model.detached(), cfg, step, &mut eval_rng)?);
+        }
+    }
+    let all: Vec<u32> = task
+        .train_prompts
+        .iter()
+        .chain(&task.test_prompts)
+        .copied()
+        .collect();
+    let greedy = sample_episodes(
+        &model.detached(),
+        task,
+        &all,
+        Decoding::Greedy,
+        &mut eval_rng,
+    )?;
+    result.greedy_transcripts = (0..greedy.len())
+        .map(|e| transcript(task, &greedy, e))
+        .collect();
+    Ok(result)
+}
