@@ -71,7 +71,7 @@ pub struct SyntheticArgs {
     /// Sampling temperature of training rollouts [1.0]
     #[arg(long)]
     temperature: Option<f32>,
-    /// AdamW learning rate [0.001]
+    /// AdamW learning rate [0.0003]
     #[arg(long)]
     lr: Option<f64>,
     /// AdamW betas, two comma-separated numbers [0.9,0.999]
@@ -125,11 +125,21 @@ pub struct SyntheticArgs {
 
 /// The run's `config.toml`: what to run and the full training configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct RunFile {
     methods: Vec<Method>,
     seeds: Vec<u64>,
     run: SyntheticConfig,
+}
+
+impl Default for RunFile {
+    fn default() -> Self {
+        Self {
+            methods: Method::ALL.to_vec(),
+            seeds: vec![0],
+            run: SyntheticConfig::default(),
+        }
+    }
 }
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -152,11 +162,7 @@ impl SyntheticArgs {
                     usage(format!("--config {}:{line} {msg}", path.display()))
                 })?
             }
-            None => RunFile {
-                methods: Method::ALL.to_vec(),
-                seeds: vec![0],
-                run: SyntheticConfig::default(),
-            },
+            None => RunFile::default(),
         };
         if let Some(ms) = &self.methods {
             let mut methods = Vec::new();

@@ -8,6 +8,7 @@ use candle_core::{Tensor, Var};
 
 /// AdamW hyper-parameters.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdamWConfig {
     /// Learning rate.
     pub lr: f64,
@@ -21,6 +22,21 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
     /// Clip the global gradient norm to this (0 disables).
     pub grad_clip: f64,
+}
+
+impl Default for AdamWConfig {
+    /// The synthetic experiment's settings (lr chosen by the sweep in
+    /// docs/synthetic.md; Adam's usual betas).
+    fn default() -> Self {
+        Self {
+            lr: 3e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+        }
+    }
 }
 
 /// Optimiser state: one pair of moments per variable, and the step count.

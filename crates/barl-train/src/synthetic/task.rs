@@ -17,6 +17,7 @@ pub const MAX_HYPOTHESES: usize = 4096;
 
 /// Shape of the task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TaskConfig {
     /// Alphabet size `V` (>= 2).
     pub alphabet_size: usize,

@@ -82,6 +82,7 @@ impl FromStr for Method {
 
 /// Size of the policy network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ModelShape {
     /// Residual width.
     pub d_model: usize,
@@ -93,8 +94,10 @@ pub struct ModelShape {
     pub d_ff: usize,
 }
 
-/// Everything one synthetic run needs besides method and seed.
+/// Everything one synthetic run needs besides method and seed. Missing keys
+/// take their defaults when read from a file; unknown keys are errors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SyntheticConfig {
     /// The task.
     pub task: TaskConfig,
@@ -126,27 +129,26 @@ pub struct SyntheticConfig {
     pub eval_episodes: usize,
 }
 
+impl Default for ModelShape {
+    fn default() -> Self {
+        Self {
+            d_model: 64,
+            n_layers: 2,
+            n_heads: 4,
+            d_ff: 128,
+        }
+    }
+}
+
 impl Default for SyntheticConfig {
     fn default() -> Self {
         Self {
             task: TaskConfig::default(),
-            model: ModelShape {
-                d_model: 64,
-                n_layers: 2,
-                n_heads: 4,
-                d_ff: 128,
-            },
+            model: ModelShape::default(),
             steps: 300,
             n_samples_per_prompt: 32,
             temperature: 1.0,
-            optim: AdamWConfig {
-                lr: 1e-3,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: 0.0,
-                grad_clip: 1.0,
-            },
+            optim: AdamWConfig::default(),
             clip_ratio: 0.2,
             ppo_epochs: 1,
             mini_batches: 1,

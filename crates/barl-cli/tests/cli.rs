@@ -1,0 +1,231 @@
+//! End-to-end tests of the `barl` binary.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn barl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_barl"))
+}
+
+/// A fresh scratch folder under the target directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Small settings so a run takes about a second.
+const TINY: &[&str] = &[
+    "--steps",
+    "4",
+    "--rollouts",
+    "4",
+    "--eval-every",
+    "2",
+    "--eval-episodes",
+    "8",
+    "--d-model",
+    "16",
+    "--d-ff",
+    "32",
+    "--quiet",
+];
+
+#[test]
+fn bad_input_is_a_one_line_error_naming_the_option_with_exit_code_2() {
+    let dir = scratch("bad-input");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let unwritable = file.join("run"); // a folder inside a regular file: fails even for root
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--methods".into(), "grpo,ppo".into()], "--methods"),
+        (
+            vec!["--alphabet-size".into(), "1".into()],
+            "--alphabet-size",
+        ),
+        (vec!["--attempt-len".into(), "0".into()], "--attempt-len"),
+        (vec!["--max-attempts".into(), "0".into()], "--max-attempts"),
+        (vec!["--test-prompts".into(), "3".into()], "--test-prompts"),
+        (
+            vec!["--train-prompts".into(), "0,5".into()],
+            "--train-prompts",
+        ),
+        (
+            vec!["--out".into(), unwritable.display().to_string()],
+            "--out",
+        ),
+        (vec!["--steps".into(), "many".into()], "--steps"),
+        (
+            vec!["--loss-agg-mode".into(), "mean".into()],
+            "--loss-agg-mode",
+        ),
+        (vec!["--n-heads".into(), "5".into()], "--n-heads"),
+        (
+            vec![
+                "--config".into(),
+                dir.join("missing.toml").display().to_string(),
+            ],
+            "--config",
+        ),
+    ];
+    for (args, option) in cases {
+        let out = barl().arg("synthetic").args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(option),
+            "{args:?} should name {option}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_config_key_names_the_file_line_and_key() {
+    let dir = scratch("bad-config");
+    let cfg = dir.join("run.toml");
+    std::fs::write(&cfg, "methods = [\"grpo\"]\nseeds = [0]\nbogus = 3\n").unwrap();
+    let out = barl()
+        .args(["synthetic", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("run.toml") && stderr.contains("bogus"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_run_writes_its_folder_and_repeats_exactly() {
+    let dir = scratch("run");
+    let run = |name: &str| {
+        let out = barl()
+            .args(["synthetic", "--seeds", "0,1", "--out"])
+            .arg(dir.join(name))
+            .args(TINY)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let stdout = run("a");
+    for m in ["grpo", "barl", "barl-prior"] {
+        assert!(stdout.contains(m), "table lacks {m}: {stdout}");
+    }
+    let a = dir.join("a");
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "summary.json",
+        "plots/success.png",
+        "plots/success.svg",
+    ] {
+        assert!(a.join(f).is_file(), "missing {f}");
+    }
+    // summary.json: schema version 1, method -> metric -> {mean, std, per_seed}.
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["steps"], 4);
+    assert_eq!(s["seeds"], serde_json::json!([0, 1]));
+    for m in ["grpo", "barl", "barl-prior"] {
+        for k in [
+            "train_success",
+            "test_success",
+            "test_attempts",
+            "train_success_greedy",
+        ] {
+            let stat = &s["methods"][m][k];
+            let per_seed = stat["per_seed"].as_array().unwrap();
+            assert_eq!(per_seed.len(), 2, "{m}/{k}");
+            let mean = (per_seed[0].as_f64().unwrap() + per_seed[1].as_f64().unwrap()) / 2.0;
+            assert!(
+                (stat["mean"].as_f64().unwrap() - mean).abs() < 1e-12,
+                "{m}/{k}"
+            );
+            assert!(stat["std"].as_f64().unwrap() >= 0.0);
+        }
+        let attempts = s["methods"][m]["test_attempts"]["mean"].as_f64().unwrap();
+        assert!((1.0..=3.0).contains(&attempts));
+    }
+    // metrics.jsonl: (steps + 1) lines per run; evaluations at steps 0, 2, 4.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(a.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3 * 2 * 5);
+    let evals: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["method"] == "barl" && l["seed"] == 1 && l.get("val/test/success").is_some())
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(evals, vec![0, 2, 4]);
+    assert!(lines
+        .iter()
+        .any(|l| l.get("barl/bayes_value/mean").is_some()));
+    // The resolved config reproduces the run, and the same seed gives the same summary.
+    let again = barl()
+        .args(["synthetic", "--quiet", "--config"])
+        .arg(a.join("config.toml"))
+        .arg("--out")
+        .arg(dir.join("b"))
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read(a.join("summary.json")).unwrap(),
+        std::fs::read(dir.join("b/summary.json")).unwrap()
+    );
+    // A finished run folder is not overwritten.
+    let clash = barl()
+        .args(["synthetic", "--out"])
+        .arg(&a)
+        .args(TINY)
+        .output()
+        .unwrap();
+    assert_eq!(clash.status.code(), Some(2));
+}
+
+#[test]
+fn help_documents_every_option() {
+    let out = barl().args(["synthetic", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--methods",
+        "--seeds",
+        "--out",
+        "--config",
+        "--jobs",
+        "--alphabet-size",
+        "--attempt-len",
+        "--max-attempts",
+        "--train-prompts",
+        "--test-prompts",
+        "--steps",
+        "--rollouts",
+        "--lr",
+        "--beta",
+        "--clip-ratio",
+        "--loss-agg-mode",
+        "--eval-every",
+        "--eval-episodes",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
