@@ -148,12 +148,17 @@ fn a_run_writes_its_folder_and_repeats_exactly() {
             let stat = &s["methods"][m][k];
             let per_seed = stat["per_seed"].as_array().unwrap();
             assert_eq!(per_seed.len(), 2, "{m}/{k}");
-            let mean = (per_seed[0].as_f64().unwrap() + per_seed[1].as_f64().unwrap()) / 2.0;
+            let (x, y) = (per_seed[0].as_f64().unwrap(), per_seed[1].as_f64().unwrap());
+            // Two seeds: mean (x + y) / 2; sample std sqrt(2 ((x - y) / 2)^2 / 1) = |x - y| / sqrt(2).
             assert!(
-                (stat["mean"].as_f64().unwrap() - mean).abs() < 1e-12,
+                (stat["mean"].as_f64().unwrap() - (x + y) / 2.0).abs() < 1e-12,
                 "{m}/{k}"
             );
-            assert!(stat["std"].as_f64().unwrap() >= 0.0);
+            let std = (x - y).abs() / 2f64.sqrt();
+            assert!(
+                (stat["std"].as_f64().unwrap() - std).abs() < 1e-12,
+                "{m}/{k}"
+            );
         }
         let attempts = s["methods"][m]["test_attempts"]["mean"].as_f64().unwrap();
         assert!((1.0..=3.0).contains(&attempts));
