@@ -5,7 +5,10 @@
 //! architecture, sharing the same conventions: the training path uses only ops
 //! that have a backward in candle, and the KV cache is an explicit value.
 
+pub mod config;
 pub mod tiny_gpt;
+
+pub use config::{Arch, Llama3RopeScaling, ModelConfig};
 
 pub use tiny_gpt::{log_softmax_last, softmax_last, KvCache, TinyGpt, TinyGptConfig};
 
