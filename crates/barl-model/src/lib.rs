@@ -8,6 +8,19 @@
 pub mod config;
 pub mod tiny_gpt;
 
+// Loading and text: GGUF, Hugging Face folders, tokenizer, chat templates.
+pub mod chat;
+pub mod gguf;
+pub mod hf;
+pub mod tokenizer;
+
+// Llama / Qwen2 models and what runs them.
+pub mod layers;
+pub mod llama;
+pub mod qwen2;
+pub mod sample;
+pub mod score;
+
 pub use config::{Arch, Llama3RopeScaling, ModelConfig};
 
 pub use tiny_gpt::{log_softmax_last, softmax_last, KvCache, TinyGpt, TinyGptConfig};
