@@ -2,6 +2,8 @@
 //!
 //! The binary only parses flags and wires the library crates together.
 
+mod analyze;
+mod grade;
 mod plot;
 mod synthetic;
 
@@ -27,6 +29,12 @@ enum Command {
     /// training prompts and on an unseen test prompt, prints a summary table and
     /// writes a run folder (config.toml, metrics.jsonl, summary.json, plots).
     Synthetic(Box<synthetic::SyntheticArgs>),
+    /// Grade a JSONL file of answers: each line has a gold answer and either a
+    /// prediction or a full response (the answer is extracted first); writes each
+    /// line back with `extracted`, `correct` and `reason`, and a summary to stderr.
+    Grade(grade::GradeArgs),
+    /// Tables from `barl eval` output files (`barl analyze reflections FILE...`).
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// A user error: printed as one line, exit code 2.
@@ -63,6 +71,8 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Some(Command::Synthetic(args)) => synthetic::run(*args),
+        Some(Command::Grade(args)) => grade::run(&args),
+        Some(Command::Analyze(args)) => analyze::run(args),
         None => synthetic::run(synthetic::SyntheticArgs::default()),
     };
     match result {

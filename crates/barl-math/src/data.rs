@@ -1,1 +1,866 @@
-//! (in progress)
+//! Math datasets: one [`Problem`] type and loaders for the benchmark and training
+//! files in `shared/data`, plus a generic JSONL / parquet reader for user data.
+//!
+//! Every file is read as published. What each loader takes as the question and
+//! the gold answer (see `shared/data/README.md` for the field layouts):
+//!
+//! | name | file | question | gold | id |
+//! |---|---|---|---|---|
+//! | `gsm8k`, `gsm8k_train` | `gsm8k.jsonl`, `gsm8k_train.jsonl` | `question` | text after the last `#### `, trimmed, kept as written (thousands commas stay: `2,125`; the graders strip them) | index |
+//! | `math500` | `math500.jsonl` | `problem` | `answer` | `unique_id` |
+//! | `aime24` | `aime24.jsonl` | `problem` | `answer` with leading zeros dropped (`"025"` -> `"25"`) | `id` |
+//! | `aime25` | `aime25.jsonl` | `prompt` without its trailing `\boxed{}` instruction | `answer` (integer) | index |
+//! | `amc23` | `amc23.jsonl` | `problem` | `answer` as a float written without `.0` (`27.0` -> `"27"`) | `id` |
+//! | `minerva_math` | `minerva_math.jsonl` | `problem` | content of the last `\boxed{}` in `solution` | `idx` |
+//! | `olympiadbench` | `olympiadbench.jsonl` | `question` (after `context` when there is one) | first element of `final_answer`, `$` delimiters removed | `id` |
+//! | `college_math` | `college_math.jsonl` | `question` | `answer`, `$` delimiters removed (`$10-4 n$` -> `10-4 n`) | index |
+//! | `math_train` | `math_train.parquet` | last user message of `prompt`, its trailing instruction removed | `reward_model.ground_truth` | index |
+//!
+//! Ids are `<benchmark>/<key>` where the key is the dataset's own unique id when
+//! it has one, else the 0-based position of the record in the file (blank lines
+//! do not count; bad lines do, so skipping one never renumbers the rest). Ids are
+//! therefore stable across runs, and a repeated own id is a load error.
+//!
+//! Prompts that already carry a "put your final answer within `\boxed{}`"
+//! instruction (AIME25, the verl training file) have it removed from
+//! [`Problem::question`] and recorded in `meta["instruction"]`, so that
+//! [`crate::prompt`] adds the configured instruction exactly once.
+//!
+//! Two rows of `math_train.parquet` have an empty ground truth. They are kept (the
+//! file has 7500 rows and ids stay positional) but flagged with
+//! `meta["empty_gold"] = true` and counted in [`Loaded::empty_gold`]; callers
+//! that train or evaluate should drop them ([`Problem::has_gold`]).
+//!
+//! A malformed record is a [`DataError`] naming the file and the 1-based line
+//! (or parquet row) and what was wrong; with [`LoadOptions::skip_bad`] such
+//! records are skipped and returned in [`Loaded::skipped`] instead. Invalid UTF-8
+//! on a line is a malformed line. No input makes a loader panic.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One math problem with its gold answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Stable id, `<benchmark>/<key>` (see the module docs).
+    pub id: String,
+    /// Registry name (`gsm8k`, ...) or, for generic files, the file stem.
+    pub benchmark: String,
+    /// The problem text, without any answer-format instruction.
+    pub question: String,
+    /// The gold final answer (empty only for flagged rows, see [`Problem::has_gold`]).
+    pub gold: String,
+    /// Optional extras: `level`, `subject`, `solution`, `raw_answer` (the gold
+    /// as written when it was rewritten), `instruction`, `empty_gold`, ...
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub meta: Map<String, Value>,
+}
+
+impl Problem {
+    /// False for records whose gold answer is empty (flagged `empty_gold`).
+    pub fn has_gold(&self) -> bool {
+        !self.gold.trim().is_empty()
+    }
+}
+
+/// How loaders treat malformed records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Skip malformed lines/rows (returned in [`Loaded::skipped`]) instead of
+    /// failing on the first one.
+    pub skip_bad: bool,
+    /// Generic files only: remove a trailing "... final answer within
+    /// `\boxed{}`" instruction from the input (recorded in `meta["instruction"]`).
+    /// The registry loaders always do this where the file carries one.
+    pub strip_instruction: bool,
+}
+
+/// Problems read from one file, with what was skipped.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+    /// One error per skipped record (only with [`LoadOptions::skip_bad`]).
+    pub skipped: Vec<DataError>,
+    /// How many problems have an empty gold answer (kept, flagged).
+    pub empty_gold: usize,
+}
+
+/// A data file that could not be read, or one bad record in it.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    // The io error is part of the message, not a `source`, so that printing
+    // the error chain does not repeat it.
+    #[error("{}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// One line of a JSONL file is malformed (`line` is 1-based).
+    #[error("{}:{line}: {msg}", path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    /// One row of a parquet file is malformed (`row` is 1-based).
+    #[error("{}: row {row}: {msg}", path.display())]
+    Row {
+        path: PathBuf,
+        row: usize,
+        msg: String,
+    },
+    /// The file as a whole is unreadable (not parquet, truncated, ...).
+    #[error("{}: {msg}", path.display())]
+    File { path: PathBuf, msg: String },
+    /// A benchmark name not in [`BENCHMARKS`].
+    #[error("unknown benchmark `{name}` (known: {})", BENCHMARKS.join(", "))]
+    UnknownBenchmark { name: String },
+}
+
+/// The names [`load_benchmark`] knows, evaluation sets first.
+pub const BENCHMARKS: &[&str] = &[
+    "gsm8k",
+    "math500",
+    "aime24",
+    "aime25",
+    "amc23",
+    "minerva_math",
+    "olympiadbench",
+    "college_math",
+    "gsm8k_train",
+    "math_train",
+];
+
+/// The file behind a registry name, relative to the data directory.
+fn benchmark_file(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "gsm8k" => "benchmarks/gsm8k.jsonl",
+        "math500" => "benchmarks/math500.jsonl",
+        "aime24" => "benchmarks/aime24.jsonl",
+        "aime25" => "benchmarks/aime25.jsonl",
+        "amc23" => "benchmarks/amc23.jsonl",
+        "minerva_math" => "benchmarks/minerva_math.jsonl",
+        "olympiadbench" => "benchmarks/olympiadbench.jsonl",
+        "college_math" => "benchmarks/college_math.jsonl",
+        "gsm8k_train" => "train/gsm8k_train.jsonl",
+        "math_train" => "train/math_train.parquet",
+        _ => return None,
+    })
+}
+
+/// Path of a registry benchmark: `data_dir/benchmarks/<file>` (or
+/// `data_dir/train/<file>`), falling back to `data_dir/<file>` when `data_dir`
+/// is that folder itself.
+pub fn benchmark_path(name: &str, data_dir: &Path) -> Result<PathBuf, DataError> {
+    let rel = benchmark_file(name).ok_or_else(|| DataError::UnknownBenchmark {
+        name: name.to_string(),
+    })?;
+    let full = data_dir.join(rel);
+    if !full.exists() {
+        if let Some(file) = Path::new(rel).file_name() {
+            let flat = data_dir.join(file);
+            if flat.exists() {
+                return Ok(flat);
+            }
+        }
+    }
+    Ok(full)
+}
+
+/// Loads a registry benchmark, failing on the first malformed record.
+pub fn load_benchmark(name: &str, data_dir: &Path) -> Result<Vec<Problem>, DataError> {
+    Ok(load_benchmark_with(name, data_dir, &LoadOptions::default())?.problems)
+}
+
+/// Loads a registry benchmark with options (skip bad records, see [`Loaded`]).
+pub fn load_benchmark_with(
+    name: &str,
+    data_dir: &Path,
+    opts: &LoadOptions,
+) -> Result<Loaded, DataError> {
+    let path = benchmark_path(name, data_dir)?;
+    let parse: RecordParser = match name {
+        "gsm8k" | "gsm8k_train" => parse_gsm8k,
+        "math500" => parse_math500,
+        "aime24" => parse_aime24,
+        "aime25" => parse_aime25,
+        "amc23" => parse_amc23,
+        "minerva_math" => parse_minerva,
+        "olympiadbench" => parse_olympiadbench,
+        "college_math" => parse_college_math,
+        "math_train" => parse_verl,
+        _ => {
+            return Err(DataError::UnknownBenchmark {
+                name: name.to_string(),
+            })
+        }
+    };
+    load_records(&path, name, opts, parse)
+}
+
+/// Reads user data: JSONL (one object per line) or parquet (by the `.parquet`
+/// extension or the `PAR1` magic). `input_key` and `label_key` may be dotted
+/// paths into nested objects (`reward_model.ground_truth`); a literal key that
+/// contains the dot wins. An input that is a list of chat messages gives the
+/// content of its last `user` message. A label may be a string, a number (`27.0`
+/// -> `"27"`) or a list (its first element). The benchmark name is the file stem,
+/// and ids are `<stem>/<index>`.
+pub fn load_generic(
+    path: &Path,
+    input_key: &str,
+    label_key: &str,
+    opts: &LoadOptions,
+) -> Result<Loaded, DataError> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".to_string());
+    let strip = opts.strip_instruction;
+    load_records(path, &stem, opts, |obj| {
+        let input = lookup(obj, input_key).ok_or_else(|| format!("missing key `{input_key}`"))?;
+        let mut question = input_text(input).map_err(|e| format!("key `{input_key}`: {e}"))?;
+        let label = lookup(obj, label_key).ok_or_else(|| format!("missing key `{label_key}`"))?;
+        let gold = label_text(label).map_err(|e| format!("key `{label_key}`: {e}"))?;
+        let mut meta = Map::new();
+        if strip {
+            if let Some((q, instr)) = split_instruction(&question) {
+                meta.insert("instruction".into(), Value::String(instr));
+                question = q;
+            }
+        }
+        Ok(Parsed {
+            own_id: None,
+            question,
+            gold,
+            meta,
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Reading records
+
+/// What a per-format parser returns for one record.
+struct Parsed {
+    /// The dataset's own unique id, when it has one.
+    own_id: Option<String>,
+    question: String,
+    gold: String,
+    meta: Map<String, Value>,
+}
+
+type RecordParser = fn(&Map<String, Value>) -> Result<Parsed, String>;
+
+/// Where a record sits in its file, for error messages.
+#[derive(Clone, Copy)]
+enum Pos {
+    Line(usize),
+    Row(usize),
+}
+
+fn record_error(path: &Path, pos: Pos, msg: String) -> DataError {
+    match pos {
+        Pos::Line(line) => DataError::Line {
+            path: path.to_path_buf(),
+            line,
+            msg,
+        },
+        Pos::Row(row) => DataError::Row {
+            path: path.to_path_buf(),
+            row,
+            msg,
+        },
+    }
+}
+
+/// Reads every record of a JSONL or parquet file as a JSON object and turns it
+/// into a [`Problem`] with `parse`; handles ids, duplicates and `skip_bad`.
+fn load_records(
+    path: &Path,
+    benchmark: &str,
+    opts: &LoadOptions,
+    mut parse: impl FnMut(&Map<String, Value>) -> Result<Parsed, String>,
+) -> Result<Loaded, DataError> {
+    let io_err = |error| DataError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let records = if path.extension().is_some_and(|e| e == "parquet") {
+        parquet_records(path, std::fs::File::open(path).map_err(io_err)?)?
+    } else {
+        let bytes = std::fs::read(path).map_err(io_err)?;
+        if bytes.starts_with(b"PAR1") {
+            parquet_records(path, std::fs::File::open(path).map_err(io_err)?)?
+        } else {
+            jsonl_records(&bytes)
+        }
+    };
+
+    let mut out = Loaded::default();
+    let mut seen = HashSet::new();
+    for (index, (pos, record)) in records.into_iter().enumerate() {
+        let result = record.and_then(|obj| {
+            let p = parse(&obj)?;
+            let key = p.own_id.unwrap_or_else(|| index.to_string());
+            let id = format!("{benchmark}/{key}");
+            if !seen.insert(id.clone()) {
+                return Err(format!("duplicate id `{id}`"));
+            }
+            Ok(Problem {
+                id,
+                benchmark: benchmark.to_string(),
+                question: p.question,
+                gold: p.gold,
+                meta: p.meta,
+            })
+        });
+        match result {
+            Ok(mut problem) => {
+                if !problem.has_gold() {
+                    problem.meta.insert("empty_gold".into(), Value::Bool(true));
+                    out.empty_gold += 1;
+                }
+                out.problems.push(problem);
+            }
+            Err(msg) => {
+                let err = record_error(path, pos, msg);
+                if opts.skip_bad {
+                    out.skipped.push(err);
+                } else {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+type Record = (Pos, Result<Map<String, Value>, String>);
+
+/// Splits JSONL bytes into lines (blank lines ignored) and parses each as a
+/// JSON object.
+fn jsonl_records(bytes: &[u8]) -> Vec<Record> {
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = match std::str::from_utf8(raw) {
+            Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Err(e) => Err(format!("invalid JSON: {e}")),
+                Ok(Value::Object(obj)) => Ok(obj),
+                Ok(other) => Err(format!("expected a JSON object, found {}", kind(&other))),
+            },
+        };
+        out.push((Pos::Line(i + 1), parsed));
+    }
+    out
+}
+
+/// Reads every row of a parquet file as a JSON object.
+fn parquet_records(path: &Path, file: std::fs::File) -> Result<Vec<Record>, DataError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let file_err = |msg: String| DataError::File {
+        path: path.to_path_buf(),
+        msg,
+    };
+    // The reader is meant to return errors on corrupt input; the catch is a
+    // second line of defence so that a bad file can never abort a run.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let reader = SerializedFileReader::new(file)
+            .map_err(|e| format!("not a readable parquet file: {e}"))?;
+        let rows = reader
+            .get_row_iter(None)
+            .map_err(|e| format!("cannot read parquet rows: {e}"))?;
+        let mut out = Vec::new();
+        for (i, row) in rows.enumerate() {
+            let record = match row {
+                Ok(row) => Ok(row_to_json(&row)),
+                // A failed page read usually ends the iteration; report it once.
+                Err(e) => {
+                    out.push((Pos::Row(i + 1), Err(format!("cannot decode row: {e}"))));
+                    break;
+                }
+            };
+            out.push((Pos::Row(i + 1), record));
+        }
+        Ok::<_, String>(out)
+    }));
+    match result {
+        Ok(Ok(records)) => Ok(records),
+        Ok(Err(msg)) => Err(file_err(msg)),
+        Err(_) => Err(file_err(
+            "parquet reader failed on corrupt data".to_string(),
+        )),
+    }
+}
+
+/// A parquet row as a JSON object (groups -> objects, lists -> arrays).
+fn row_to_json(row: &parquet::record::Row) -> Map<String, Value> {
+    row.get_column_iter()
+        .map(|(name, field)| (name.clone(), field_to_json(field)))
+        .collect()
+}
+
+fn field_to_json(field: &parquet::record::Field) -> Value {
+    use parquet::record::Field as F;
+    let float = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    match field {
+        F::Null => Value::Null,
+        F::Bool(b) => Value::Bool(*b),
+        F::Byte(x) => Value::from(*x),
+        F::Short(x) => Value::from(*x),
+        F::Int(x) => Value::from(*x),
+        F::Long(x) => Value::from(*x),
+        F::UByte(x) => Value::from(*x),
+        F::UShort(x) => Value::from(*x),
+        F::UInt(x) => Value::from(*x),
+        F::ULong(x) => Value::from(*x),
+        F::Float16(x) => float(f64::from(*x)),
+        F::Float(x) => float(f64::from(*x)),
+        F::Double(x) => float(*x),
+        F::Str(s) => Value::String(s.clone()),
+        // Binary columns without a UTF-8 annotation: text is all we use.
+        F::Bytes(b) => Value::String(String::from_utf8_lossy(b.data()).into_owned()),
+        F::Date(x) | F::TimeMillis(x) => Value::from(*x),
+        F::TimeMicros(x) | F::TimestampMillis(x) | F::TimestampMicros(x) => Value::from(*x),
+        F::Decimal(_) => Value::String(field.to_string()),
+        F::Group(row) => Value::Object(row_to_json(row)),
+        F::ListInternal(list) => Value::Array(list.elements().iter().map(field_to_json).collect()),
+        F::MapInternal(map) => Value::Object(
+            map.entries()
+                .iter()
+                .map(|(k, v)| {
+                    let key = match field_to_json(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, field_to_json(v))
+                })
+                .collect(),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Field access helpers (errors are plain messages; the caller adds file:line)
+
+/// A JSON value's type, for error messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `key` in `obj`: the literal key first, then as a dotted path.
+fn lookup<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if let Some(v) = obj.get(key) {
+        return Some(v);
+    }
+    let mut parts = key.split('.');
+    let mut cur = obj.get(parts.next()?)?;
+    for part in parts {
+        cur = cur.as_object()?.get(part)?;
+    }
+    Some(cur)
+}
+
+fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a Value, String> {
+    lookup(obj, key).ok_or_else(|| format!("missing key `{key}`"))
+}
+
+fn get_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+    match get(obj, key)? {
+        Value::String(s) => Ok(s),
+        other => Err(format!("key `{key}` is {}, expected a string", kind(other))),
+    }
+}
+
+/// A JSON number as an answer string: integers as written, integral floats
+/// without the `.0` (`27.0` -> `27`), other floats in shortest form (`0.5`).
+fn number_text(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    match n.as_f64() {
+        Some(x) if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
+        Some(x) => format!("{x}"),
+        None => n.to_string(),
+    }
+}
+
+/// A question: a string, or a chat-message list (last `user` message's content).
+fn input_text(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(msgs) => {
+            let user = msgs
+                .iter()
+                .rev()
+                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+            match user.and_then(|m| m.get("content")) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(format!("user message content is {}", kind(other))),
+                None => Err("no user message with a `content` in the list".to_string()),
+            }
+        }
+        other => Err(format!(
+            "is {}, expected a string or chat messages",
+            kind(other)
+        )),
+    }
+}
+
+/// A label: a string (trimmed), a number, or a list (its first element).
+fn label_text(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.trim().to_string()),
+        Value::Number(n) => Ok(number_text(n)),
+        Value::Array(items) => match items.first() {
+            Some(first @ (Value::String(_) | Value::Number(_))) => label_text(first),
+            Some(other) => Err(format!("first list element is {}", kind(other))),
+            None => Err("is an empty list".to_string()),
+        },
+        other => Err(format!("is {}, expected a string or number", kind(other))),
+    }
+}
+
+/// A dataset's own id field as a string (integers or strings).
+fn own_id(obj: &Map<String, Value>, key: &str) -> Result<String, String> {
+    match get(obj, key)? {
+        Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        other => Err(format!("key `{key}` is {}, expected an id", kind(other))),
+    }
+}
+
+/// Copies the listed optional keys into `meta` when present and not null.
+fn copy_meta(obj: &Map<String, Value>, keys: &[&str], meta: &mut Map<String, Value>) {
+    for &key in keys {
+        if let Some(v) = lookup(obj, key).filter(|v| !v.is_null()) {
+            meta.insert(key.to_string(), v.clone());
+        }
+    }
+}
+
+/// Content of the last `\boxed{...}` (or `\fbox{...}`) in `text`, braces matched.
+fn last_boxed(text: &str) -> Option<String> {
+    let start = [text.rfind("\\boxed"), text.rfind("\\fbox")]
+        .into_iter()
+        .flatten()
+        .max()?;
+    let rest = &text[start..];
+    let open = rest.find('{')?;
+    // Only whitespace may sit between the command name and its brace.
+    let name_len = if rest.starts_with("\\boxed") { 6 } else { 5 };
+    if !rest[name_len..open].trim().is_empty() {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (i, c) in rest[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(rest[open + 1..open + i].trim().to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Removes the `$` math delimiters (not the escaped `\$`) and trims.
+fn strip_dollars(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev = '\0';
+    for c in s.chars() {
+        if c != '$' || prev == '\\' {
+            out.push(c);
+        }
+        prev = c;
+    }
+    out.trim().to_string()
+}
+
+/// Opening words of the answer-format instructions that some files append.
+const INSTRUCTION_STARTS: &[&str] = &[
+    "Please reason step by step",
+    "Let's think step by step",
+    "Let\u{2019}s think step by step",
+    "Please put your final answer",
+    "Put your final answer",
+];
+
+/// Splits a trailing "... final answer within `\boxed{}`" instruction off a
+/// prompt: `(question, instruction)`, or `None` when there is none.
+pub fn split_instruction(text: &str) -> Option<(String, String)> {
+    let trimmed = text.trim_end();
+    let start = INSTRUCTION_STARTS
+        .iter()
+        .filter_map(|s| trimmed.rfind(s))
+        .max()?;
+    let instruction = &trimmed[start..];
+    let question = trimmed[..start].trim_end();
+    if !instruction.contains("\\boxed") || question.is_empty() {
+        return None;
+    }
+    Some((question.to_string(), instruction.to_string()))
+}
+
+// ---------------------------------------------------------------------------
+// Per-benchmark parsers
+
+fn plain(question: &str, gold: String, meta: Map<String, Value>) -> Parsed {
+    Parsed {
+        own_id: None,
+        question: question.to_string(),
+        gold,
+        meta,
+    }
+}
+
+fn parse_gsm8k(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let question = get_str(obj, "question")?;
+    let answer = get_str(obj, "answer")?;
+    let (_, gold) = answer
+        .rsplit_once("####")
+        .ok_or("key `answer` has no `#### ` final-answer marker")?;
+    let mut meta = Map::new();
+    meta.insert("solution".into(), Value::String(answer.to_string()));
+    Ok(plain(question, gold.trim().to_string(), meta))
+}
+
+fn parse_math500(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let mut meta = Map::new();
+    copy_meta(obj, &["level", "subject", "solution"], &mut meta);
+    Ok(Parsed {
+        own_id: Some(own_id(obj, "unique_id")?),
+        question: get_str(obj, "problem")?.to_string(),
+        gold: get_str(obj, "answer")?.trim().to_string(),
+        meta,
+    })
+}
+
+fn parse_aime24(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let raw = label_text(get(obj, "answer")?).map_err(|e| format!("key `answer` {e}"))?;
+    // "025" -> "25": AIME answers are integers 0..=999, zero-padded in this file.
+    let gold = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        let t = raw.trim_start_matches('0');
+        if t.is_empty() { "0" } else { t }.to_string()
+    } else {
+        raw.clone()
+    };
+    let mut meta = Map::new();
+    if gold != raw {
+        meta.insert("raw_answer".into(), Value::String(raw));
+    }
+    copy_meta(obj, &["solution", "url"], &mut meta);
+    Ok(Parsed {
+        own_id: Some(own_id(obj, "id")?),
+        question: get_str(obj, "problem")?.to_string(),
+        gold,
+        meta,
+    })
+}
+
+fn parse_aime25(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let prompt = get_str(obj, "prompt")?;
+    let gold = label_text(get(obj, "answer")?).map_err(|e| format!("key `answer` {e}"))?;
+    let mut meta = Map::new();
+    let question = match split_instruction(prompt) {
+        Some((q, instr)) => {
+            meta.insert("instruction".into(), Value::String(instr));
+            q
+        }
+        None => prompt.to_string(),
+    };
+    Ok(plain(&question, gold, meta))
+}
+
+fn parse_amc23(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let gold = match get(obj, "answer")? {
+        Value::Number(n) => number_text(n),
+        Value::String(s) => s.trim().to_string(),
+        other => {
+            return Err(format!(
+                "key `answer` is {}, expected a number",
+                kind(other)
+            ))
+        }
+    };
+    let mut meta = Map::new();
+    copy_meta(obj, &["url"], &mut meta);
+    Ok(Parsed {
+        own_id: Some(own_id(obj, "id")?),
+        question: get_str(obj, "problem")?.to_string(),
+        gold,
+        meta,
+    })
+}
+
+fn parse_minerva(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let solution = get_str(obj, "solution")?;
+    let gold = last_boxed(solution).ok_or("key `solution` has no complete `\\boxed{...}`")?;
+    let mut meta = Map::new();
+    copy_meta(obj, &["type", "solution"], &mut meta);
+    Ok(Parsed {
+        own_id: Some(own_id(obj, "idx")?),
+        question: get_str(obj, "problem")?.to_string(),
+        gold,
+        meta,
+    })
+}
+
+fn parse_olympiadbench(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let first = match get(obj, "final_answer")? {
+        Value::Array(items) => match items.first() {
+            Some(Value::String(s)) => s,
+            Some(other) => return Err(format!("`final_answer[0]` is {}", kind(other))),
+            None => return Err("key `final_answer` is an empty list".to_string()),
+        },
+        other => {
+            return Err(format!(
+                "key `final_answer` is {}, expected a list",
+                kind(other)
+            ))
+        }
+    };
+    let question = get_str(obj, "question")?;
+    // A shared context (null in this file) belongs before the question.
+    let question = match lookup(obj, "context").and_then(Value::as_str) {
+        Some(ctx) if !ctx.trim().is_empty() => format!("{}\n{question}", ctx.trim_end()),
+        _ => question.to_string(),
+    };
+    let gold = strip_dollars(first);
+    let mut meta = Map::new();
+    meta.insert("raw_answer".into(), Value::String(first.clone()));
+    copy_meta(
+        obj,
+        &[
+            "answer_type",
+            "is_multiple_answer",
+            "unit",
+            "subfield",
+            "solution",
+        ],
+        &mut meta,
+    );
+    Ok(Parsed {
+        own_id: Some(own_id(obj, "id")?),
+        question,
+        gold,
+        meta,
+    })
+}
+
+fn parse_college_math(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let raw = get_str(obj, "answer")?;
+    let gold = strip_dollars(raw);
+    let mut meta = Map::new();
+    if gold != raw {
+        meta.insert("raw_answer".into(), Value::String(raw.to_string()));
+    }
+    copy_meta(
+        obj,
+        &["data_source", "question_number", "data_topic"],
+        &mut meta,
+    );
+    Ok(plain(get_str(obj, "question")?, gold, meta))
+}
+
+/// The verl schema: `prompt` (chat messages), `reward_model.ground_truth`.
+fn parse_verl(obj: &Map<String, Value>) -> Result<Parsed, String> {
+    let content = input_text(get(obj, "prompt")?).map_err(|e| format!("key `prompt`: {e}"))?;
+    let gold = get_str(obj, "reward_model.ground_truth")?
+        .trim()
+        .to_string();
+    let mut meta = Map::new();
+    let question = match split_instruction(&content) {
+        Some((q, instr)) => {
+            meta.insert("instruction".into(), Value::String(instr));
+            q
+        }
+        None => content,
+    };
+    copy_meta(obj, &["level", "type", "data_source"], &mut meta);
+    Ok(plain(&question, gold, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_boxed_matches_nested_braces() {
+        assert_eq!(
+            last_boxed(r"a \boxed{1} then \boxed{\frac{1}{2}} cm").as_deref(),
+            Some(r"\frac{1}{2}")
+        );
+        assert_eq!(last_boxed(r"\fbox{7}").as_deref(), Some("7"));
+        // Unbalanced: no answer rather than a wrong one.
+        assert_eq!(last_boxed(r"\boxed{\frac{1}{2}"), None);
+        assert_eq!(last_boxed("no box"), None);
+    }
+
+    #[test]
+    fn strip_dollars_keeps_escaped_dollar() {
+        assert_eq!(strip_dollars("$10-4 n$"), "10-4 n");
+        assert_eq!(strip_dollars("$69$,$84$"), "69,84");
+        assert_eq!(strip_dollars(r"$\$ 3040$"), r"\$ 3040");
+        assert_eq!(strip_dollars("12"), "12");
+    }
+
+    #[test]
+    fn number_text_drops_integral_fraction() {
+        let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).unwrap();
+        assert_eq!(number_text(&n("27.0")), "27");
+        assert_eq!(number_text(&n("-1.0")), "-1");
+        assert_eq!(number_text(&n("0.5")), "0.5");
+        assert_eq!(number_text(&n("3159")), "3159");
+    }
+
+    #[test]
+    fn split_instruction_finds_trailing_box_instruction() {
+        let (q, i) = split_instruction(
+            "Find $x$.\nPlease reason step by step, and put your final answer within \\boxed{}.",
+        )
+        .unwrap();
+        assert_eq!(q, "Find $x$.");
+        assert!(i.starts_with("Please reason"));
+        let (q, _) = split_instruction(
+            "Solve $x+1=2$. Let's think step by step and output the final answer within \\boxed{}.",
+        )
+        .unwrap();
+        assert_eq!(q, "Solve $x+1=2$.");
+        // No \boxed in the tail: left alone.
+        assert_eq!(
+            split_instruction("Let's think step by step about cats."),
+            None
+        );
+    }
+
+    #[test]
+    fn lookup_prefers_literal_then_dotted() {
+        let obj: Map<String, Value> =
+            serde_json::from_str(r#"{"a.b": 1, "a": {"b": 2, "c": {"d": 3}}}"#).unwrap();
+        assert_eq!(lookup(&obj, "a.b"), Some(&Value::from(1)));
+        assert_eq!(lookup(&obj, "a.c.d"), Some(&Value::from(3)));
+        assert_eq!(lookup(&obj, "a.x"), None);
+    }
+}

@@ -1,1 +1,1199 @@
-//! (in progress)
+//! Graders: is a predicted answer equal to the gold one?
+//!
+//! Two graders behind one trait, chosen by name ([`grader_by_name`]):
+//!
+//! - `reference`: the BARL reference (and Hendrycks MATH / verl) behaviour: both
+//!   strings through [`hendrycks_strip`], then exact string equality (the raw
+//!   strings are compared where the original normalisation raises).
+//! - `standard` (default): the conventions of the Qwen2.5-Math evaluation toolkit
+//!   and Math-Verify. Both answers go through [`normalize_answer`]; then, in order:
+//!   1. equal strings (letters-only answers case-insensitively);
+//!   2. one pair of brackets around a single element is dropped: `(5)`, `{5}`;
+//!   3. structures element by element: matrices (same shape), tuples and intervals
+//!      with the same brackets in order (`(1,2)` != `(2,1)`, `[0,1)` != `(0,1]`),
+//!      sets `{...}`, unions `\cup` and bare comma lists (`1,-2`) as multisets;
+//!      a parenthesised tuple also equals the same bare list and the column
+//!      vector of the same elements;
+//!   4. equations: two equations through [`expr::equations_equal`] (or equal left
+//!      sides and equal right sides); an assignment `x=3` (a variable on the left)
+//!      against a non-equation compares its right side;
+//!   5. numbers (decimals, thousands groups, `\frac{a}{b}`, mixed numbers
+//!      `1\frac{1}{4}`, `a\times10^{k}`): a gold integer must be matched exactly,
+//!      anything else within relative tolerance 1e-4 (`|p-g| <= 1e-4 max(|p|,|g|)`,
+//!      as `math.isclose`); when either side carried a percent sign the gold `g`
+//!      may also be matched as `g/100` or `100g` (so `10\%` equals `0.1` and `10`);
+//!   6. symbolic equality through [`crate::expr`] (a number against an expression by
+//!      the expression's value; otherwise [`expr::latex_equal_tol`]).
+//!
+//! Thousands commas: a comma is a thousands separator only when the whole answer
+//! is one number written in groups of three (`1,000`, `10{,}000`, `1,000.5`);
+//! otherwise commas separate elements, and inside brackets they always do, so
+//! `(1,000)` is the pair (1, 0), not one thousand.
+//!
+//! Bounded: inputs over [`MAX_INPUT`] bytes are compared as trimmed strings only,
+//! recursion is limited to [`MAX_DEPTH`], structures to [`MAX_ELEMS`] elements,
+//! and each verdict to [`MAX_EXPR_CALLS`] calls into the expression module on
+//! strings of at most [`MAX_SYMBOLIC`] bytes. No input panics.
+
+use crate::expr;
+use crate::normalize::{hendrycks_strip, normalize_answer};
+
+/// A grader's decision and a short reason (for logs and `barl grade` output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub correct: bool,
+    pub reason: &'static str,
+}
+
+/// Judges a predicted answer against a gold answer.
+pub trait Grader: Send + Sync {
+    /// The name it is selected by.
+    fn name(&self) -> &'static str;
+    /// Never panics; bounded time for every input.
+    fn grade(&self, pred: &str, gold: &str) -> Verdict;
+}
+
+/// The names accepted by [`grader_by_name`]; the first is the default.
+pub const GRADER_NAMES: [&str; 2] = ["standard", "reference"];
+
+/// The grader called `name` (`standard` or `reference`).
+pub fn grader_by_name(name: &str) -> Result<Box<dyn Grader>, String> {
+    match name {
+        "standard" => Ok(Box::new(StandardGrader)),
+        "reference" => Ok(Box::new(ReferenceGrader)),
+        _ => Err(format!(
+            "unknown grader '{name}' (expected one of: {})",
+            GRADER_NAMES.join(", ")
+        )),
+    }
+}
+
+/// Inputs longer than this (bytes, after trimming) are compared as strings only.
+pub const MAX_INPUT: usize = 4096;
+/// Longest string handed to the expression module.
+pub const MAX_SYMBOLIC: usize = 512;
+/// Deepest nesting of structures followed.
+pub const MAX_DEPTH: usize = 8;
+/// Most elements in one tuple, set, list or matrix.
+pub const MAX_ELEMS: usize = 64;
+/// Most calls into the expression module per verdict.
+pub const MAX_EXPR_CALLS: usize = 32;
+/// Most comparison steps per verdict.
+const MAX_STEPS: usize = 4096;
+
+/// Hendrycks `strip_string` and exact match.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReferenceGrader;
+
+impl Grader for ReferenceGrader {
+    fn name(&self) -> &'static str {
+        "reference"
+    }
+
+    fn grade(&self, pred: &str, gold: &str) -> Verdict {
+        match (hendrycks_strip(pred), hendrycks_strip(gold)) {
+            (Some(p), Some(g)) => verdict(
+                p == g,
+                "normalized strings equal",
+                "normalized strings differ",
+            ),
+            // The original's `is_equiv` compares the raw strings when stripping raises.
+            _ => verdict(pred == gold, "raw strings equal", "raw strings differ"),
+        }
+    }
+}
+
+fn verdict(correct: bool, yes: &'static str, no: &'static str) -> Verdict {
+    Verdict {
+        correct,
+        reason: if correct { yes } else { no },
+    }
+}
+
+/// Qwen2.5-Math toolkit / Math-Verify conventions; see the module docs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StandardGrader;
+
+impl Grader for StandardGrader {
+    fn name(&self) -> &'static str {
+        "standard"
+    }
+
+    fn grade(&self, pred: &str, gold: &str) -> Verdict {
+        let (pred, gold) = (pred.trim(), gold.trim());
+        if pred == gold && !pred.is_empty() {
+            // Identical answers are equal under every rule below; skip the work.
+            return verdict(true, "identical strings", "");
+        }
+        if pred.len() > MAX_INPUT || gold.len() > MAX_INPUT {
+            return verdict(
+                pred == gold,
+                "long input: strings equal",
+                "long input: strings differ",
+            );
+        }
+        let p = normalize_answer(pred);
+        let g = normalize_answer(gold);
+        if p.text.is_empty() {
+            return verdict(false, "", "empty prediction");
+        }
+        let mut ctx = Ctx {
+            percent: p.percent || g.percent,
+            expr_calls: MAX_EXPR_CALLS,
+            steps: MAX_STEPS,
+        };
+        match equal(&p.text, &g.text, &mut ctx, 0) {
+            Ok(reason) => verdict(true, reason, ""),
+            Err(reason) => verdict(false, "", reason),
+        }
+    }
+}
+
+/// Per-verdict state: the percent flag and the remaining budgets.
+struct Ctx {
+    percent: bool,
+    expr_calls: usize,
+    steps: usize,
+}
+
+impl Ctx {
+    /// Takes one call to the expression module from the budget, if any is left.
+    fn take_expr_call(&mut self) -> bool {
+        if self.expr_calls == 0 {
+            return false;
+        }
+        self.expr_calls -= 1;
+        true
+    }
+}
+
+/// Ok(reason) when equal, Err(reason) when not (or undecided).
+type Decision = Result<&'static str, &'static str>;
+
+fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
+    if ctx.steps == 0 || depth > MAX_DEPTH {
+        return Err("comparison budget exhausted");
+    }
+    ctx.steps -= 1;
+    let (p, g) = (p.trim(), g.trim());
+    if p == g {
+        return Ok("strings equal");
+    }
+    if p.is_empty() || g.is_empty() {
+        return Err("one side empty");
+    }
+    if is_words(p) && is_words(g) && p.eq_ignore_ascii_case(g) {
+        return Ok("words equal ignoring case");
+    }
+    let (pu, gu) = (unwrap_single(p), unwrap_single(g));
+    if pu.len() != p.len() || gu.len() != g.len() {
+        return equal(pu, gu, ctx, depth + 1);
+    }
+
+    match (shape(p), shape(g)) {
+        (Some(a), Some(b)) => return compare_shapes(&a, &b, ctx, depth),
+        (Some(_), None) | (None, Some(_)) => return Err("structure against a single value"),
+        (None, None) => {}
+    }
+
+    match (split_equation(p), split_equation(g)) {
+        (Some((pl, pr)), Some((gl, gr))) => {
+            if p.len() <= MAX_SYMBOLIC && g.len() <= MAX_SYMBOLIC && ctx.take_expr_call() {
+                if let Some(same) = expr::equations_equal(p, g) {
+                    return if same {
+                        Ok("equations equivalent")
+                    } else {
+                        Err("equations differ")
+                    };
+                }
+            }
+            if pl.trim() == gl.trim() {
+                return equal(pr, gr, ctx, depth + 1);
+            }
+            if pl.trim() == gr.trim() && pr.trim() == gl.trim() {
+                return Ok("equation sides swapped");
+            }
+            return Err("equations differ");
+        }
+        (Some((pl, pr)), None) if is_variable(pl) => return equal(pr, g, ctx, depth + 1),
+        (None, Some((gl, gr))) if is_variable(gl) => return equal(p, gr, ctx, depth + 1),
+        (Some(_), None) | (None, Some(_)) => return Err("equation against a non-equation"),
+        (None, None) => {}
+    }
+
+    let (pn, gn) = (parse_number(p), parse_number(g));
+    if let (Some(a), Some(b)) = (pn, gn) {
+        return if numbers_equal(a, b, ctx.percent) {
+            Ok("numbers equal")
+        } else {
+            Err("numbers differ")
+        };
+    }
+
+    if p.len() > MAX_SYMBOLIC || g.len() > MAX_SYMBOLIC {
+        return Err("too long for symbolic comparison");
+    }
+    // A number against an expression: compare the expression's value.
+    if let Some(b) = gn {
+        if !ctx.take_expr_call() {
+            return Err("comparison budget exhausted");
+        }
+        if let Some(v) = expr::latex_value(p) {
+            let a = Num::float(v);
+            return if numbers_equal(a, b, ctx.percent) {
+                Ok("value equals the number")
+            } else {
+                Err("value differs from the number")
+            };
+        }
+    }
+    if let Some(a) = pn {
+        if !ctx.take_expr_call() {
+            return Err("comparison budget exhausted");
+        }
+        if let Some(v) = expr::latex_value(g) {
+            return if numbers_equal(a, Num::float(v), ctx.percent) {
+                Ok("number equals the value")
+            } else {
+                Err("number differs from the value")
+            };
+        }
+    }
+    if !ctx.take_expr_call() {
+        return Err("comparison budget exhausted");
+    }
+    match expr::latex_equal_tol(p, g, REL_TOL) {
+        Some(true) => Ok("symbolically equal"),
+        Some(false) => Err("symbolically different"),
+        None => Err("not equal (undecided)"),
+    }
+}
+
+/// Letters and spaces only (`Evelyn`, `even`, `A`).
+fn is_words(s: &str) -> bool {
+    s.chars().all(|c| c.is_alphabetic() || c == ' ')
+}
+
+/// A variable name on the left of an assignment: `x`, `k`, `x_1`, `a_{n}`,
+/// `\theta`, `f(x)`.
+fn is_variable(s: &str) -> bool {
+    let s = s.trim();
+    let first_ok = s.starts_with(|c: char| c.is_alphabetic() || c == '\\');
+    first_ok
+        && s.len() <= 16
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '\\' | '_' | '{' | '}' | '(' | ')' | '\''))
+}
+
+/// `(x)`, `[x]`, `{x}` with one element inside -> `x`.
+fn unwrap_single(s: &str) -> &str {
+    let Some(inner) = whole_bracket(s) else {
+        return s;
+    };
+    if split_top(inner, ',').len() == 1 {
+        inner
+    } else {
+        s
+    }
+}
+
+/// The inside of `s` when `s` is one bracketed group: its first character opens a
+/// bracket (`(`, `[`, `{`) closed (by any of `)`, `]`, `}`) at its last character.
+fn whole_bracket(s: &str) -> Option<&str> {
+    let first = s.chars().next()?;
+    let last = s.chars().next_back()?;
+    if !matches!(first, '(' | '[' | '{') || !matches!(last, ')' | ']' | '}') || s.len() < 2 {
+        return None;
+    }
+    let mut depth = 0i64;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (i == s.len() - 1).then(|| &s[1..s.len() - 1]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Splits at `sep` outside all brackets; one piece when there is none or the
+/// brackets do not balance.
+fn split_top(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0i64;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            _ if c == sep && depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return vec![s];
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// Splits at a string separator outside braces/brackets (for `\\` and `\cup`).
+fn split_top_str<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
+    let mut parts = Vec::new();
+    let mut depth = 0i64;
+    let mut start = 0;
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+        if depth == 0 && s[i..].starts_with(sep) {
+            parts.push(&s[start..i]);
+            i += sep.len();
+            start = i;
+            continue;
+        }
+        // Step over a whole character.
+        i += s[i..].chars().next().map_or(1, char::len_utf8);
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// A structured answer.
+#[derive(Debug)]
+enum Shape<'a> {
+    /// Rows of cells.
+    Matrix(Vec<Vec<&'a str>>),
+    /// `(a,b)`, `[a,b)`, `{a,b}`: brackets and at least two elements.
+    Seq {
+        open: char,
+        close: char,
+        items: Vec<&'a str>,
+    },
+    /// `A \cup B`.
+    Union(Vec<&'a str>),
+    /// `a,b` without brackets.
+    List(Vec<&'a str>),
+}
+
+fn shape(s: &str) -> Option<Shape<'_>> {
+    const BEGIN: &str = "\\begin{pmatrix}";
+    const END: &str = "\\end{pmatrix}";
+    if let Some(inner) = s.strip_prefix(BEGIN).and_then(|r| r.strip_suffix(END)) {
+        let rows: Vec<Vec<&str>> = split_top_str(inner, "\\\\")
+            .into_iter()
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| split_top(r, '&'))
+            .collect();
+        return Some(Shape::Matrix(rows));
+    }
+    let union = split_top_str(s, "\\cup");
+    if union.len() > 1 {
+        return Some(Shape::Union(union));
+    }
+    if let Some(inner) = whole_bracket(s) {
+        let items = split_top(inner, ',');
+        if items.len() > 1 {
+            let open = s.chars().next()?;
+            let close = s.chars().next_back()?;
+            return Some(Shape::Seq { open, close, items });
+        }
+        return None;
+    }
+    let items = split_top(s, ',');
+    (items.len() > 1 && !is_grouped_number(s)).then_some(Shape::List(items))
+}
+
+fn compare_shapes(a: &Shape, b: &Shape, ctx: &mut Ctx, depth: usize) -> Decision {
+    use Shape::*;
+    match (a, b) {
+        (Matrix(ra), Matrix(rb)) => {
+            let same_shape =
+                ra.len() == rb.len() && ra.iter().zip(rb).all(|(x, y)| x.len() == y.len());
+            if !same_shape {
+                return Err("matrix shapes differ");
+            }
+            let pairs: Vec<(&str, &str)> = ra
+                .iter()
+                .flatten()
+                .copied()
+                .zip(rb.iter().flatten().copied())
+                .collect();
+            in_order(&pairs, ctx, depth).map(|_| "matrices equal")
+        }
+        (
+            Seq {
+                open: o1,
+                close: c1,
+                items: x,
+            },
+            Seq {
+                open: o2,
+                close: c2,
+                items: y,
+            },
+        ) => {
+            if (*o1, *c1, *o2, *c2) == ('{', '}', '{', '}') {
+                return unordered(x, y, ctx, depth).map(|_| "sets equal");
+            }
+            if (o1, c1) != (o2, c2) {
+                return Err("brackets differ");
+            }
+            zip_in_order(x, y, ctx, depth).map(|_| "tuples or intervals equal")
+        }
+        (
+            Seq {
+                open: '{',
+                close: '}',
+                items: x,
+            },
+            List(y),
+        )
+        | (
+            List(x),
+            Seq {
+                open: '{',
+                close: '}',
+                items: y,
+            },
+        )
+        | (List(x), List(y))
+        | (Union(x), Union(y)) => unordered(x, y, ctx, depth).map(|_| "same elements"),
+        (
+            Seq {
+                open: '(',
+                close: ')',
+                items: x,
+            },
+            List(y),
+        )
+        | (
+            List(x),
+            Seq {
+                open: '(',
+                close: ')',
+                items: y,
+            },
+        ) => zip_in_order(x, y, ctx, depth).map(|_| "tuples equal"),
+        // A column vector against a tuple (the toolkit's `str_to_pmatrix`).
+        (
+            Matrix(rows),
+            Seq {
+                open: '(',
+                close: ')',
+                items,
+            },
+        )
+        | (
+            Seq {
+                open: '(',
+                close: ')',
+                items,
+            },
+            Matrix(rows),
+        ) if rows.iter().all(|r| r.len() == 1) => {
+            let column: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+            zip_in_order(&column, items, ctx, depth).map(|_| "vector equals tuple")
+        }
+        _ => Err("different kinds of structure"),
+    }
+}
+
+fn zip_in_order(x: &[&str], y: &[&str], ctx: &mut Ctx, depth: usize) -> Decision {
+    if x.len() != y.len() {
+        return Err("different numbers of elements");
+    }
+    let pairs: Vec<(&str, &str)> = x.iter().copied().zip(y.iter().copied()).collect();
+    in_order(&pairs, ctx, depth)
+}
+
+fn in_order(pairs: &[(&str, &str)], ctx: &mut Ctx, depth: usize) -> Decision {
+    if pairs.len() > MAX_ELEMS {
+        return Err("too many elements");
+    }
+    for (p, g) in pairs {
+        equal(p, g, ctx, depth + 1)?;
+    }
+    Ok("elements equal")
+}
+
+/// Multiset equality: each predicted element matched greedily to an unused gold one.
+fn unordered(x: &[&str], y: &[&str], ctx: &mut Ctx, depth: usize) -> Decision {
+    if x.len() != y.len() {
+        return Err("different numbers of elements");
+    }
+    if x.len() > MAX_ELEMS {
+        return Err("too many elements");
+    }
+    let mut used = vec![false; y.len()];
+    for p in x {
+        let found = (0..y.len()).find(|&j| !used[j] && equal(p, y[j], ctx, depth + 1).is_ok());
+        match found {
+            Some(j) => used[j] = true,
+            None => return Err("an element has no equal"),
+        }
+    }
+    Ok("same elements")
+}
+
+/// `lhs = rhs` with exactly one `=` outside brackets (not part of `<=`, `>=`, `!=`).
+fn split_equation(s: &str) -> Option<(&str, &str)> {
+    let parts = split_top(s, '=');
+    if parts.len() != 2 {
+        return None;
+    }
+    let (l, r) = (parts[0], parts[1]);
+    if l.ends_with(['<', '>', '!']) || l.trim().is_empty() || r.trim().is_empty() {
+        return None;
+    }
+    Some((l, r))
+}
+
+/// Relative tolerance for numbers that are not exact integers.
+pub const REL_TOL: f64 = 1e-4;
+
+/// A parsed number: its value and, when written as an integer, the integer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Num {
+    value: f64,
+    int: Option<i128>,
+    /// Written as an integer literal (possibly too large for `int`).
+    integer: bool,
+}
+
+impl Num {
+    fn float(value: f64) -> Self {
+        Num {
+            value,
+            int: None,
+            integer: false,
+        }
+    }
+}
+
+/// Rule 5 of the module docs.
+fn numbers_equal(p: Num, g: Num, percent: bool) -> bool {
+    if let (Some(a), Some(b)) = (p.int, g.int) {
+        if a == b {
+            return true;
+        }
+        if !percent {
+            return false;
+        }
+    }
+    let candidates: &[f64] = if percent {
+        &[g.value, g.value / 100.0, g.value * 100.0]
+    } else {
+        &[g.value]
+    };
+    candidates.iter().any(|&c| close(p.value, c, g.integer))
+}
+
+fn close(a: f64, b: f64, exact: bool) -> bool {
+    if !a.is_finite() || !b.is_finite() {
+        return false;
+    }
+    let scale = a.abs().max(b.abs());
+    if exact {
+        // Only floating-point noise is forgiven for an integer gold.
+        (a - b).abs() <= 1e-9 * scale.max(1.0)
+    } else {
+        (a - b).abs() <= REL_TOL * scale
+    }
+}
+
+/// Numbers written out: `-12`, `3.5`, `1,000`, `\frac{3}{4}`, `\frac{-3}{4}`,
+/// `-\frac{3}{4}`, `1\frac{1}{4}` (mixed), `2.5\times10^{3}`, `2.5e3`.
+fn parse_number(s: &str) -> Option<Num> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let n = parse_unsigned(body)?;
+    Some(if neg {
+        Num {
+            value: -n.value,
+            int: n.int.map(|i| -i),
+            integer: n.integer,
+        }
+    } else {
+        n
+    })
+}
+
+fn parse_unsigned(s: &str) -> Option<Num> {
+    if let Some(n) = parse_decimal(s) {
+        return Some(n);
+    }
+    // Mixed number `W\frac{a}{b}` or a fraction `\frac{a}{b}`.
+    if let Some(i) = s.find("\\frac{") {
+        let whole = &s[..i];
+        let (num, den) = frac_parts(&s[i..])?;
+        let (a, b) = (parse_number(num)?.value, parse_number(den)?.value);
+        if b == 0.0 {
+            return None;
+        }
+        if whole.is_empty() {
+            return Some(Num::float(a / b));
+        }
+        let w = parse_decimal(whole).filter(|w| w.int.is_some())?;
+        // A mixed number has a non-negative proper fraction part.
+        return (a >= 0.0 && b > 0.0).then(|| Num::float(w.value + a / b));
+    }
+    // Scientific notation.
+    for sep in ["\\times10^", "\\cdot10^", "e"] {
+        if let Some((m, e)) = s.split_once(sep) {
+            let m = parse_decimal(m)?;
+            let e = e
+                .strip_prefix('{')
+                .and_then(|e| e.strip_suffix('}'))
+                .unwrap_or(e);
+            let e: i32 = e.parse().ok().filter(|e: &i32| e.abs() <= 300)?;
+            return Some(Num::float(m.value * 10f64.powi(e)));
+        }
+    }
+    None
+}
+
+/// `\frac{A}{B}` spanning the whole string -> (A, B).
+fn frac_parts(s: &str) -> Option<(&str, &str)> {
+    let rest = s.strip_prefix("\\frac")?;
+    let a_end = crate::extract::matching_brace(rest, 0)?;
+    let num = &rest[1..a_end];
+    let rest = &rest[a_end + 1..];
+    if !rest.starts_with('{') {
+        return None;
+    }
+    let b_end = crate::extract::matching_brace(rest, 0)?;
+    (b_end == rest.len() - 1).then(|| (num, &rest[1..b_end]))
+}
+
+/// Digits (optionally in comma groups of three) with an optional decimal part.
+fn parse_decimal(s: &str) -> Option<Num> {
+    let (int_part, frac_part) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let digits: String = if int_part.contains(',') {
+        is_comma_grouped(int_part).then(|| int_part.replace(',', ""))?
+    } else {
+        int_part.to_string()
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if let Some(f) = frac_part {
+        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let value: f64 = format!("{digits}.{f}").parse().ok()?;
+        return Some(Num::float(value));
+    }
+    let value: f64 = digits.parse().ok()?;
+    Some(Num {
+        value,
+        int: digits.parse::<i128>().ok(),
+        integer: true,
+    })
+}
+
+/// `1,000` / `12,345,678`: 1-3 digits, then groups of exactly three.
+fn is_comma_grouped(s: &str) -> bool {
+    let mut groups = s.split(',');
+    let first = groups.next().unwrap_or("");
+    (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// One number written with thousands groups, so its commas are not separators.
+fn is_grouped_number(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let int_part = body.split_once('.').map_or(body, |(i, _)| i);
+    int_part.contains(',') && parse_decimal(body).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(grader_by_name("standard").map(|g| g.name()), Ok("standard"));
+        assert_eq!(
+            grader_by_name("reference").map(|g| g.name()),
+            Ok("reference")
+        );
+        let err = grader_by_name("sympy").err().unwrap_or_default();
+        assert!(
+            err.contains("sympy") && err.contains("standard, reference"),
+            "{err}"
+        );
+    }
+
+    /// (pred, gold, equal) under `standard`. Expected values are the mathematical
+    /// answer (with the arithmetic in a comment where it is not obvious) or the
+    /// documented convention.
+    const STANDARD_PAIRS: &[(&str, &str, bool)] = &[
+        // Fractions and decimals.
+        ("0.5", "\\frac12", true),
+        ("\\frac{1}{2}", "0.5", true),
+        ("1/2", "\\frac{1}{2}", true),
+        ("\\dfrac{1}{2}", "\\frac12", true),
+        ("\\tfrac12", "\\frac{1}{2}", true),
+        ("0.50", "\\frac{1}{2}", true),
+        (".5", "1/2", true),
+        ("\\frac{6}{8}", "\\frac{3}{4}", true),
+        ("\\frac{5}{16}", "\\frac{3}{8}", false),
+        ("\\frac{-3}{4}", "-\\frac34", true),
+        ("-3/4", "-0.75", true),
+        ("0.33333", "\\frac13", true), // |1/3-0.33333| = 3.3e-6 <= 1e-4 * 0.333
+        ("0.333", "\\frac13", false),  // 3.3e-4 > 3.3e-5
+        ("\\frac{14}{3}", "4.6667", true), // 4.666667: diff 3.3e-5 <= 4.7e-4
+        ("\\frac{14}{3}", "4.67", false), // diff 3.3e-3 > 4.7e-4
+        ("3.14159", "3.1416", true),   // diff 1e-5 <= 3.1e-4
+        ("3.14", "3.1416", false),     // diff 1.6e-3 > 3.1e-4
+        ("37.5", "37.50", true),
+        ("0", "0.0", true),
+        ("0", "0.0001", false),
+        ("-4", "-4.0", true),
+        ("-4", "4", false),
+        ("+5", "5", true),
+        // Integers are exact: 1e-4 relative would accept 9999 for 10000.
+        ("9999", "10000", false),
+        ("9999.857", "10000", false),
+        ("10000.0", "10000", true),
+        ("6287000", "6290000", false),
+        ("123456789012345678901", "123456789012345678902", false),
+        // Thousands separators.
+        ("1000", "1,000", true),
+        ("1,000", "1000", true),
+        ("1,000,000", "1000000", true),
+        ("10{,}000", "10000", true),
+        ("1\\,000", "1000", true),
+        ("11,\\! 111,\\! 111,\\! 100", "11111111100", true),
+        ("\\$32,\\!348", "32348", true),
+        ("58,500", "58500", true),
+        ("1,000.5", "1000.5", true),
+        ("1,00", "100", false),     // not groups of three: a list (1, 00)
+        ("(1,000)", "1000", false), // inside brackets commas separate elements
+        ("(1,000)", "(1,0)", true),
+        // Percent forms (only when a percent sign is present).
+        ("10\\%", "0.1", true),
+        ("10\\%", "10", true),
+        ("0.1", "10\\%", true),
+        ("10", "10\\%", true),
+        ("10 percent", "0.1", true),
+        ("25\\%", "\\frac14", true),
+        ("0.1", "10", false),
+        ("12.5", "25", false),
+        // Mixed numbers and scientific notation.
+        ("1\\frac{1}{4}", "1.25", true),
+        ("1\\frac{1}{4}", "\\frac54", true),
+        ("1 \\frac{1}{4}", "1\\frac{1}{4}", true),
+        ("1\\frac{1}{10}", "1\\frac{1}{9}", false),
+        ("12\\frac{3}{5}", "12.6", true),
+        ("9999\\frac{6}{7}", "10000", false),
+        ("2.5\\times10^{3}", "2500", true),
+        ("2500", "2.5\\times 10^3", true),
+        ("1e-3", "0.001", true),
+        // Units, money, degrees, words.
+        ("\\$5.00", "5", true),
+        ("5 \\text{ cm}", "5", true),
+        ("864 \\mbox{ inches}^2", "864", true),
+        ("5.4 \\text{ cents}", "5.4", true),
+        ("\\frac{270}7\\text{ degrees}", "\\frac{270}{7}", true),
+        ("90^\\circ", "90", true),
+        ("45°", "45^{\\circ}", true),
+        ("12 inches", "12", true),
+        ("4 square feet", "4", true),
+        ("five", "5", true),
+        ("\\text{Evelyn}", "Evelyn", true),
+        ("evelyn", "\\text{Evelyn}", true),
+        ("\\text{(C)}", "C", true),
+        ("(C)", "\\text{(C)}", true),
+        ("A", "C", false),
+        ("\\text{east}", "east", true),
+        ("west", "\\text{east}", false),
+        ("\\textbf{even}", "\\text{even}", true),
+        ("4:30", "4:30p..", false),
+        // Symbolic equality.
+        ("\\sqrt{8}", "2\\sqrt{2}", true),
+        ("2\\sqrt{2}", "\\sqrt{8}", true),
+        ("\\frac{\\pi}{2}", "1.5707963", true), // pi/2 = 1.57079633
+        ("1.5707963", "\\frac{\\pi}{2}", true),
+        ("1.57", "\\frac{\\pi}{2}", false), // diff 8e-4 > 1.6e-4
+        ("\\frac{1}{\\sqrt{2}}", "\\frac{\\sqrt{2}}{2}", true),
+        ("\\sqrt{2}/2", "\\frac{\\sqrt2}{2}", true),
+        ("3\\sqrt{13}", "\\sqrt{117}", true), // 9 * 13 = 117
+        ("\\sqrt{34}+3\\sqrt{10}", "28", false),
+        ("\\sqrt{16}", "4", true),
+        ("2^{10}", "1024", true),
+        ("10^{10^{10}}", "1", false),
+        ("4a-2", "-2+4a", true),
+        ("2(2a-1)", "4a-2", true),
+        ("x^2+2x+1", "(x+1)^2", true),
+        ("x^2+1", "(x+1)^2", false),
+        ("7\\pi", "7 \\pi", true),
+        ("21.991", "7\\pi", true), // 7 pi = 21.99115
+        ("22", "7\\pi", false),
+        ("\\frac{3\\sqrt{3}}{4}", "\\frac{3}{4}\\sqrt{3}", true),
+        ("\\sin(\\pi/6)", "\\frac12", true),
+        ("1 \\pm \\sqrt{19}", "1\\pm\\sqrt{19}", true),
+        // Tuples, intervals, sets, unions.
+        ("(1,2)", "(2,1)", false),
+        ("(1, 2)", "\\left(1,2\\right)", true),
+        ("[0,1)", "(0,1]", false),
+        ("[0,1)", "[0,1)", true),
+        ("[0,1]", "(0,1)", false),
+        ("(1,2)", "[1,2]", false),
+        ("(0.5, 1)", "(\\frac12, 1)", true),
+        (
+            "(3,\\frac{\\pi}{2})",
+            "\\left( 3, \\frac{\\pi}{2} \\right)",
+            true,
+        ),
+        ("(1,2,3)", "(1,2)", false),
+        ("(-\\infty, 0]", "(-\\infty,0]", true),
+        ("(2, \\infty)", "(2,+\\infty)", true),
+        ("(2, \\infty)", "[2, \\infty)", false),
+        ("(0,9) \\cup (9,36)", "(0,9)\\cup(9,36)", true),
+        ("(9,36) \\cup (0,9)", "(0,9)\\cup(9,36)", true),
+        ("(0,9] \\cup (9,36)", "(0,9)\\cup(9,36)", false),
+        ("x \\in [-2,7]", "[-2,7]", true),
+        ("(-\\infty,\\infty)", "\\mathbb{R}", true),
+        ("1, -2", "-2, 1", true),
+        ("3, 5, 7", "7,5,3", true),
+        ("1,2", "1,3", false),
+        ("\\{1, 2\\}", "\\{2, 1\\}", true),
+        ("\\{1,2\\}", "1,2", true),
+        ("\\{1,2\\}", "\\{1,2,3\\}", false),
+        ("(1,2)", "1,2", true),
+        ("x=1, y=2", "(1,2)", true),
+        ("(5)", "5", true),
+        // Matrices.
+        (
+            "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+            "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+            true,
+        ),
+        (
+            "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}",
+            "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+            true,
+        ),
+        (
+            "\\begin{pmatrix}1&2\\\\4&3\\end{pmatrix}",
+            "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+            false,
+        ),
+        (
+            "\\begin{pmatrix}1&2\\end{pmatrix}",
+            "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+            false,
+        ),
+        (
+            "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
+            "\\begin{pmatrix}-\\frac13\\\\ \\frac23 \\\\ \\frac53\\end{pmatrix}",
+            true,
+        ),
+        (
+            "\\begin{pmatrix}0.5\\\\1\\end{pmatrix}",
+            "\\begin{pmatrix}\\frac12\\\\1\\end{pmatrix}",
+            true,
+        ),
+        (
+            "\\begin{array}{cc}1&0\\\\0&1\\end{array}",
+            "\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}",
+            true,
+        ),
+        ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "(1,2)", true),
+        ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "(2,1)", false),
+        // Equations and assignments.
+        ("x=3", "3", true),
+        ("3", "x=3", true),
+        ("x = 3", "x=3", true),
+        ("y=3", "3", true),
+        ("x=4", "3", false),
+        ("k = 7", "7", true),
+        ("f(x)=2x", "2x", true),
+        ("a+b=3", "3", false),
+        ("y=2x+1", "y=1+2x", true),
+        ("5x - 7y + 11z + 4 = 0", "5x-7y+11z+4=0", true),
+        ("x^2+y^2=1", "x^2+y^2=4", false),
+        // Empty and degenerate.
+        ("", "5", false),
+        ("5", "", false),
+        ("\\frac", "\\frac", true),
+    ];
+
+    #[test]
+    fn standard_pairs() {
+        let g = StandardGrader;
+        let mut wrong = Vec::new();
+        for &(p, gold, want) in STANDARD_PAIRS {
+            let v = g.grade(p, gold);
+            if v.correct != want {
+                wrong.push(format!(
+                    "{p:?} vs {gold:?}: got {} ({}), want {want}",
+                    v.correct, v.reason
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} wrong:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+    }
+
+    /// (pred, gold, equal) under `reference`, worked out from Hendrycks' rules.
+    const REFERENCE_PAIRS: &[(&str, &str, bool)] = &[
+        ("\\frac12", "0.5", true), // both -> \frac{1}{2}
+        ("0.5", "\\frac{1}{2}", true),
+        ("1/2", "\\frac12", true),
+        ("\\dfrac{1}{2}", "\\frac{1}{2}", true),
+        ("\\tfrac{3}{4}", "3/4", true),
+        ("\\frac1{72}", "\\frac{1}{72}", true),
+        ("\\left(1,2\\right)", "(1,2)", true),
+        ("(1,2)", "(2,1)", false),
+        ("[0,1)", "(0,1]", false),
+        ("x=3", "3", true),
+        ("k = 7", "7", true),
+        ("abc=3", "3", false),
+        ("10\\%", "10", true),
+        ("10\\%", "0.1", false),
+        ("90^\\circ", "90", true),
+        ("5\\text{ cm}", "5", true),
+        ("\\$5", "5", true),
+        ("1\\!000", "1000", true),
+        ("1,000", "1000", false),
+        ("0.50", "\\frac12", false), // only the exact string 0.5 becomes \frac{1}{2}
+        (".5", "0.5", true),
+        ("3.0", "3", false),
+        ("\\sqrt{8}", "2\\sqrt{2}", false),
+        ("\\sqrt2", "\\sqrt{2}", true),
+        ("2 \\sqrt 2", "2\\sqrt{2}", false), // \sqrt is fixed before spaces go: \sqrt{ }2
+        ("A", "A", true),
+        ("A", "B", false),
+        ("2\\frac", "2\\frac", true), // stripping raises: raw strings compared
+        ("2\\frac", "2\\frac ", false),
+    ];
+
+    #[test]
+    fn reference_pairs() {
+        let g = ReferenceGrader;
+        for &(p, gold, want) in REFERENCE_PAIRS {
+            let v = g.grade(p, gold);
+            assert_eq!(v.correct, want, "{p:?} vs {gold:?} ({})", v.reason);
+        }
+    }
+
+    #[test]
+    fn enough_hand_written_pairs() {
+        assert!(STANDARD_PAIRS.len() + REFERENCE_PAIRS.len() >= 150);
+    }
+
+    /// Grades with both graders and extracts, asserting each verdict takes < 50 ms.
+    fn check_bounded(a: &str, b: &str) {
+        use crate::extract::{extract_answer, ExtractOptions};
+        let start = std::time::Instant::now();
+        let _ = extract_answer(a, &ExtractOptions::default());
+        let _ = extract_answer(b, &ExtractOptions::default());
+        for grader in [&StandardGrader as &dyn Grader, &ReferenceGrader] {
+            // The fastest of up to three timings: the machine is shared, and a
+            // descheduled thread is not a slow verdict.
+            let mut ms = f64::INFINITY;
+            for _ in 0..3 {
+                let t = std::time::Instant::now();
+                let _ = grader.grade(a, b);
+                let _ = grader.grade(b, a);
+                ms = ms.min(t.elapsed().as_secs_f64() * 1e3 / 2.0);
+                if ms < 50.0 {
+                    break;
+                }
+            }
+            assert!(
+                ms < 50.0,
+                "{} took {ms:.1} ms on {:?} / {:?}",
+                grader.name(),
+                short(a),
+                short(b)
+            );
+        }
+        assert!(start.elapsed().as_secs_f64() < 2.0);
+    }
+
+    fn short(s: &str) -> String {
+        s.chars().take(80).collect()
+    }
+
+    #[test]
+    fn adversarial_inputs_are_bounded() {
+        let deep_braces = format!("{}1{}", "{".repeat(20_000), "}".repeat(20_000));
+        let deep_parens = format!("{}1{}", "(".repeat(20_000), ")".repeat(20_000));
+        let deep_frac = format!("{}1{}", "\\frac{1}{".repeat(200), "}".repeat(200));
+        let deep_sqrt = format!("{}2{}", "\\sqrt{".repeat(300), "}".repeat(300));
+        let towers = [
+            "10^{10^{10}}",
+            "10^{10^{10^{10}}}",
+            "9^{9^{9^{9^{9}}}}",
+            "2^{-10^{10}}",
+        ];
+        let long_digits = "9".repeat(100_000);
+        let long_sum = "\\frac{1}{2}+".repeat(8_000) + "1";
+        let long_tuple = format!("({})", vec!["1"; 30_000].join(","));
+        let just_under = format!("({})", vec!["x^2+1"; 80].join(","));
+        let many_boxes = "\\boxed{".repeat(30_000);
+        let unclosed = "\\boxed{\\frac{".repeat(10_000);
+        let cases: Vec<String> = [
+            deep_braces,
+            deep_parens,
+            deep_frac,
+            deep_sqrt,
+            long_digits,
+            long_sum,
+            long_tuple,
+            just_under,
+            many_boxes,
+            unclosed,
+            "\\begin{pmatrix}".repeat(500),
+            "1,".repeat(2_000),
+            "x=".repeat(1_000),
+            "\\left(".repeat(2_000),
+            "\u{0}\u{fffd}\u{202e}é∞π".repeat(1_000),
+        ]
+        .into_iter()
+        .chain(towers.iter().map(|s| s.to_string()))
+        .collect();
+        for a in &cases {
+            for b in &cases {
+                check_bounded(a, b);
+            }
+            check_bounded(a, "1");
+            check_bounded(a, "(1,2)");
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Fragments that exercise every rule, concatenated at random.
+        fn latexish() -> impl Strategy<Value = String> {
+            let pieces = prop::sample::select(vec![
+                "{",
+                "}",
+                "(",
+                ")",
+                "[",
+                "]",
+                ",",
+                "=",
+                "&",
+                "\\\\",
+                "\\frac",
+                "\\frac{",
+                "\\sqrt",
+                "\\sqrt{",
+                "\\boxed{",
+                "\\fbox",
+                "\\text{",
+                "\\mbox{ ",
+                "\\left(",
+                "\\right)",
+                "\\begin{pmatrix}",
+                "\\end{pmatrix}",
+                "\\cup",
+                "^",
+                "^{",
+                "_",
+                "10",
+                "0",
+                "9",
+                "1",
+                ".",
+                "-",
+                "+",
+                "\\%",
+                "%",
+                "$",
+                "\\$",
+                "{,}",
+                "\\!",
+                "e",
+                "x",
+                "y",
+                "\\pi",
+                "\\infty",
+                "\\circ",
+                " ",
+                "\\times10^{",
+                "1,000",
+                "#### ",
+                "The answer is ",
+                "final answer is $",
+                "$. I hope",
+                "é",
+                "\u{0}",
+            ]);
+            prop::collection::vec(pieces, 0..120).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            #[test]
+            fn arbitrary_strings(a in any::<String>(), b in any::<String>()) {
+                check_bounded(&a, &b);
+            }
+
+            #[test]
+            fn latex_like_strings(a in latexish(), b in latexish()) {
+                check_bounded(&a, &b);
+            }
+
+            #[test]
+            fn graders_are_reflexive_on_plain_numbers(n in -1_000_000i64..1_000_000, d in 1u32..5) {
+                let s = format!("{:.*}", d as usize, n as f64 / 7.0);
+                prop_assert!(StandardGrader.grade(&s, &s).correct);
+                prop_assert!(ReferenceGrader.grade(&s, &s).correct);
+                // A different integer is never equal to an integer gold.
+                let other = (n + 1).to_string();
+                prop_assert!(!StandardGrader.grade(&other, &n.to_string()).correct);
+            }
+        }
+    }
+
+    #[test]
+    fn number_parsing() {
+        let v = |s: &str| parse_number(s).map(|n| n.value);
+        assert_eq!(v("1,000"), Some(1000.0));
+        assert_eq!(v("1,00"), None);
+        assert_eq!(v("-3.25"), Some(-3.25));
+        assert_eq!(v("\\frac{3}{4}"), Some(0.75));
+        assert_eq!(v("-\\frac{3}{4}"), Some(-0.75));
+        assert_eq!(v("\\frac{-3}{4}"), Some(-0.75));
+        assert_eq!(v("1\\frac{1}{4}"), Some(1.25));
+        assert_eq!(v("-1\\frac{1}{4}"), Some(-1.25));
+        assert_eq!(v("2.5\\times10^{3}"), Some(2500.0));
+        assert_eq!(v("2.5e3"), Some(2500.0));
+        assert_eq!(v("\\frac{1}{0}"), None);
+        assert_eq!(v("1e999"), None);
+        assert_eq!(v("x"), None);
+        assert_eq!(parse_number("123").and_then(|n| n.int), Some(123));
+    }
+}

@@ -4,6 +4,7 @@
 //! can make it panic or hang.
 
 pub mod data;
+pub mod evalfile;
 pub mod expr;
 pub mod extract;
 pub mod grader;

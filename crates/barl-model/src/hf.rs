@@ -1,1 +1,780 @@
-//! (in progress)
+//! Hugging Face model folders: loading and saving.
+//!
+//! A folder holds `config.json`, the weights (`model.safetensors`, or shards listed
+//! in `model.safetensors.index.json`), `tokenizer.json`, and optionally
+//! `tokenizer_config.json` (chat template, special tokens) and
+//! `generation_config.json` (eos ids). Saving writes the same files, into a
+//! temporary folder first that is then renamed into place, so a reader never sees a
+//! half-written checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::{json, Map, Value};
+
+use crate::config::{Arch, Llama3RopeScaling, ModelConfig};
+use crate::tokenizer::Tokenizer;
+use crate::ModelError;
+
+/// A model read from disk: configuration, f32 weights under Hugging Face names,
+/// tokenizer and chat template.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub config: ModelConfig,
+    pub weights: HashMap<String, Tensor>,
+    pub tokenizer: Tokenizer,
+    pub chat_template: Option<String>,
+}
+
+/// The tensors a model with this configuration has, with their shapes, in Hugging
+/// Face names (`lm_head.weight` only when the head is not tied).
+pub fn expected_tensors(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, hd) = (cfg.hidden_size, cfg.head_dim);
+    let (q, kv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
+    let mut v = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![cfg.vocab_size, h],
+    )];
+    for i in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        v.push((format!("{p}.self_attn.q_proj.weight"), vec![q, h]));
+        v.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h]));
+        v.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h]));
+        v.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q]));
+        if cfg.attention_bias {
+            v.push((format!("{p}.self_attn.q_proj.bias"), vec![q]));
+            v.push((format!("{p}.self_attn.k_proj.bias"), vec![kv]));
+            v.push((format!("{p}.self_attn.v_proj.bias"), vec![kv]));
+        }
+        v.push((
+            format!("{p}.mlp.gate_proj.weight"),
+            vec![cfg.intermediate_size, h],
+        ));
+        v.push((
+            format!("{p}.mlp.up_proj.weight"),
+            vec![cfg.intermediate_size, h],
+        ));
+        v.push((
+            format!("{p}.mlp.down_proj.weight"),
+            vec![h, cfg.intermediate_size],
+        ));
+        v.push((format!("{p}.input_layernorm.weight"), vec![h]));
+        v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
+    }
+    v.push(("model.norm.weight".to_string(), vec![h]));
+    if !cfg.tie_word_embeddings {
+        v.push(("lm_head.weight".to_string(), vec![cfg.vocab_size, h]));
+    }
+    v
+}
+
+/// Checks that `weights` has exactly the tensors of [`expected_tensors`], with the
+/// right shapes; the message names the first offending tensor.
+pub fn check_weights(cfg: &ModelConfig, weights: &HashMap<String, Tensor>) -> Result<(), String> {
+    let expected = expected_tensors(cfg);
+    for (name, shape) in &expected {
+        let t = weights
+            .get(name)
+            .ok_or_else(|| format!("missing tensor '{name}'"))?;
+        if t.dims() != shape.as_slice() {
+            return Err(format!(
+                "tensor '{name}' has shape {:?}, expected {shape:?}",
+                t.dims()
+            ));
+        }
+    }
+    if weights.len() != expected.len() {
+        let known: std::collections::HashSet<&str> =
+            expected.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<&String> = weights
+            .keys()
+            .filter(|k| !known.contains(k.as_str()))
+            .collect();
+        extra.sort();
+        if let Some(e) = extra.first() {
+            return Err(format!("unexpected tensor '{e}' for this configuration"));
+        }
+    }
+    Ok(())
+}
+
+fn file_err(file: &Path, msg: impl Into<String>) -> ModelError {
+    ModelError::File {
+        file: file.to_path_buf(),
+        msg: msg.into(),
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, ModelError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| file_err(path, format!("invalid JSON: {e}")))
+}
+
+/// Reads typed fields out of a JSON object, naming the key in every error.
+struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    prefix: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.obj.get(key).filter(|v| !v.is_null())
+    }
+
+    fn name(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn opt_usize(&self, key: &str) -> Result<Option<usize>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|x| usize::try_from(x).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    format!(
+                        "key '{}' should be a non-negative integer, found {v}",
+                        self.name(key)
+                    )
+                }),
+        }
+    }
+
+    fn usize(&self, key: &str) -> Result<usize, String> {
+        self.opt_usize(key)?
+            .ok_or_else(|| format!("missing key '{}'", self.name(key)))
+    }
+
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| format!("key '{}' should be a number, found {v}", self.name(key))),
+        }
+    }
+
+    fn f64(&self, key: &str) -> Result<f64, String> {
+        self.opt_f64(key)?
+            .ok_or_else(|| format!("missing key '{}'", self.name(key)))
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_bool().map(Some).ok_or_else(|| {
+                format!(
+                    "key '{}' should be true or false, found {v}",
+                    self.name(key)
+                )
+            }),
+        }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<&'a str>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| format!("key '{}' should be a string, found {v}", self.name(key))),
+        }
+    }
+
+    /// A token id given as an integer or a list of integers (`eos_token_id`).
+    fn ids(&self, key: &str) -> Result<Vec<u32>, String> {
+        let bad = || {
+            format!(
+                "key '{}' should be a token id or a list of token ids",
+                self.name(key)
+            )
+        };
+        let one = |v: &Value| {
+            v.as_u64()
+                .and_then(|x| u32::try_from(x).ok())
+                .ok_or_else(bad)
+        };
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a.iter().map(one).collect(),
+            Some(v) => Ok(vec![one(v)?]),
+        }
+    }
+}
+
+fn as_object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
+    v.as_object()
+        .ok_or_else(|| format!("{what} should be a JSON object"))
+}
+
+/// `rope_scaling` / `rope_parameters`: `None` for default rotary, Llama 3 scaling, or an error.
+fn parse_rope_scaling(f: &Fields, key: &str) -> Result<Option<Llama3RopeScaling>, String> {
+    let Some(v) = f.get(key) else { return Ok(None) };
+    let prefix = format!("{key}.");
+    let s = Fields {
+        obj: as_object(v, &format!("key '{key}'"))?,
+        prefix: &prefix,
+    };
+    let kind = match s.opt_str("rope_type")? {
+        Some(t) => Some(t),
+        None => s.opt_str("type")?,
+    };
+    match kind {
+        None | Some("default") => Ok(None),
+        Some("llama3") => Ok(Some(Llama3RopeScaling {
+            factor: s.f64("factor")?,
+            low_freq_factor: s.f64("low_freq_factor")?,
+            high_freq_factor: s.f64("high_freq_factor")?,
+            original_max_position_embeddings: s.usize("original_max_position_embeddings")?,
+        })),
+        Some(other) => Err(format!(
+            "key '{key}.rope_type' is '{other}'; only 'llama3' rope scaling is supported"
+        )),
+    }
+}
+
+impl ModelConfig {
+    /// Parses a Hugging Face `config.json` for a Llama or Qwen2 model. Defaults for
+    /// absent keys follow transformers' `LlamaConfig` / `Qwen2Config`.
+    pub fn from_hf_json(text: &str) -> Result<ModelConfig, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let f = Fields {
+            obj: as_object(&v, "config.json")?,
+            prefix: "",
+        };
+        let arch_name = match f.opt_str("model_type")? {
+            Some(t) => t.to_string(),
+            None => match f
+                .get("architectures")
+                .and_then(|a| a.get(0))
+                .and_then(Value::as_str)
+            {
+                Some(a) => a.to_string(),
+                None => return Err("missing key 'model_type'".into()),
+            },
+        };
+        let arch = match arch_name.as_str() {
+            "llama" | "LlamaForCausalLM" => Arch::Llama,
+            "qwen2" | "Qwen2ForCausalLM" => Arch::Qwen2,
+            other => {
+                return Err(format!(
+                    "key 'model_type': unknown architecture '{other}' (supported: llama, qwen2)"
+                ))
+            }
+        };
+        if let Some(act) = f.opt_str("hidden_act")? {
+            if act != "silu" {
+                return Err(format!(
+                    "key 'hidden_act' is '{act}'; only 'silu' is supported"
+                ));
+            }
+        }
+        if f.opt_bool("mlp_bias")? == Some(true) {
+            return Err("key 'mlp_bias' is true; MLP biases are not supported".into());
+        }
+        if f.opt_bool("use_sliding_window")? == Some(true) {
+            return Err(
+                "key 'use_sliding_window' is true; sliding-window attention is not supported"
+                    .into(),
+            );
+        }
+        let hidden_size = f.usize("hidden_size")?;
+        let num_attention_heads = f.usize("num_attention_heads")?;
+        if num_attention_heads == 0 {
+            return Err("key 'num_attention_heads' must be positive".into());
+        }
+        // transformers >= 5 moves rope_theta and the scaling into `rope_parameters`.
+        let rope_params = f
+            .get("rope_parameters")
+            .map(|v| as_object(v, "key 'rope_parameters'"))
+            .transpose()?;
+        let rope_theta = match (f.opt_f64("rope_theta")?, rope_params) {
+            (Some(t), _) => t,
+            (None, Some(p)) => Fields {
+                obj: p,
+                prefix: "rope_parameters.",
+            }
+            .opt_f64("rope_theta")?
+            .unwrap_or(10_000.0),
+            (None, None) => 10_000.0,
+        };
+        let rope_scaling = match parse_rope_scaling(&f, "rope_scaling")? {
+            Some(s) => Some(s),
+            None => parse_rope_scaling(&f, "rope_parameters")?,
+        };
+        let (default_max_pos, default_bias) = match arch {
+            Arch::Llama => (2048, false),
+            Arch::Qwen2 => (32768, true),
+        };
+        let cfg = ModelConfig {
+            arch,
+            vocab_size: f.usize("vocab_size")?,
+            hidden_size,
+            intermediate_size: f.usize("intermediate_size")?,
+            num_hidden_layers: f.usize("num_hidden_layers")?,
+            num_attention_heads,
+            num_key_value_heads: f
+                .opt_usize("num_key_value_heads")?
+                .unwrap_or(num_attention_heads),
+            head_dim: f
+                .opt_usize("head_dim")?
+                .unwrap_or(hidden_size / num_attention_heads),
+            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
+            rope_theta,
+            rope_scaling,
+            max_position_embeddings: f
+                .opt_usize("max_position_embeddings")?
+                .unwrap_or(default_max_pos),
+            tie_word_embeddings: f.opt_bool("tie_word_embeddings")?.unwrap_or(false),
+            // Qwen2 always has q/k/v biases; Llama has them only with `attention_bias`.
+            attention_bias: match arch {
+                Arch::Qwen2 => true,
+                Arch::Llama => f.opt_bool("attention_bias")?.unwrap_or(default_bias),
+            },
+            bos_token_id: f.ids("bos_token_id")?.first().copied(),
+            eos_token_ids: f.ids("eos_token_id")?,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The Hugging Face `config.json` object for this configuration; `torch_dtype` is
+    /// the dtype the weights are saved in (`"float32"` or `"bfloat16"`).
+    pub fn to_hf_json(&self, torch_dtype: &str) -> Value {
+        let (architecture, model_type) = self.arch.hf_names();
+        let eos = match self.eos_token_ids.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        };
+        let rope_scaling = match &self.rope_scaling {
+            None => Value::Null,
+            Some(s) => json!({
+                "rope_type": "llama3",
+                "factor": s.factor,
+                "low_freq_factor": s.low_freq_factor,
+                "high_freq_factor": s.high_freq_factor,
+                "original_max_position_embeddings": s.original_max_position_embeddings,
+            }),
+        };
+        let mut c = json!({
+            "architectures": [architecture],
+            "model_type": model_type,
+            "hidden_act": "silu",
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_attention_heads": self.num_attention_heads,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": rope_scaling,
+            "vocab_size": self.vocab_size,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "max_position_embeddings": self.max_position_embeddings,
+            "torch_dtype": torch_dtype,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": eos,
+            "attention_dropout": 0.0,
+            "initializer_range": 0.02,
+            "use_cache": true,
+        });
+        let obj = c.as_object_mut().expect("a JSON object literal");
+        match self.arch {
+            Arch::Llama => {
+                obj.insert("attention_bias".into(), json!(self.attention_bias));
+                obj.insert("mlp_bias".into(), json!(false));
+                obj.insert("pretraining_tp".into(), json!(1));
+            }
+            Arch::Qwen2 => {
+                obj.insert("use_sliding_window".into(), json!(false));
+                obj.insert("sliding_window".into(), json!(self.max_position_embeddings));
+                obj.insert("max_window_layers".into(), json!(self.num_hidden_layers));
+            }
+        }
+        c
+    }
+}
+
+/// Converts one safetensors tensor to f32 values.
+fn view_to_f32(view: &safetensors::tensor::TensorView<'_>) -> Result<Vec<f32>, String> {
+    use safetensors::Dtype;
+    let b = view.data();
+    Ok(match view.dtype() {
+        Dtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => b
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => b
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        other => return Err(format!("dtype {other:?} is not supported (F32, F16, BF16)")),
+    })
+}
+
+/// Reads every tensor of one safetensors file (or only `only`, if given) as f32.
+fn read_safetensors(
+    path: &Path,
+    only: Option<&[&str]>,
+    device: &Device,
+    out: &mut HashMap<String, Tensor>,
+) -> Result<(), ModelError> {
+    let file =
+        std::fs::File::open(path).map_err(|e| file_err(path, format!("cannot open: {e}")))?;
+    // SAFETY: read-only map of a weights file that must not be truncated while loading.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| file_err(path, format!("cannot memory-map: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(&map)
+        .map_err(|e| file_err(path, format!("not a valid safetensors file: {e}")))?;
+    let names: Vec<String> = match only {
+        Some(list) => list.iter().map(|s| s.to_string()).collect(),
+        None => st.names().into_iter().map(str::to_string).collect(),
+    };
+    for name in names {
+        let view = st
+            .tensor(&name)
+            .map_err(|e| file_err(path, format!("tensor '{name}': {e}")))?;
+        let data =
+            view_to_f32(&view).map_err(|m| file_err(path, format!("tensor '{name}': {m}")))?;
+        let t = Tensor::from_vec(data, view.shape().to_vec(), device)?;
+        out.insert(name, t);
+    }
+    Ok(())
+}
+
+/// Reads the weights of a folder: `model.safetensors`, or the shards its
+/// `model.safetensors.index.json` lists. Returns them and the file to blame for a
+/// missing tensor.
+fn read_weights(
+    dir: &Path,
+    device: &Device,
+) -> Result<(HashMap<String, Tensor>, PathBuf), ModelError> {
+    let mut weights = HashMap::new();
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        read_safetensors(&single, None, device, &mut weights)?;
+        return Ok((weights, single));
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if !index.exists() {
+        return Err(file_err(
+            dir,
+            "no model.safetensors or model.safetensors.index.json in the folder",
+        ));
+    }
+    let v = read_json(&index)?;
+    let map = v
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            file_err(
+                &index,
+                "missing key 'weight_map' (an object of tensor name -> file)",
+            )
+        })?;
+    let mut by_file: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, file) in map {
+        let file = file.as_str().ok_or_else(|| {
+            file_err(
+                &index,
+                format!("key 'weight_map.{name}' should be a file name"),
+            )
+        })?;
+        if file.contains('/') || file.contains('\\') || file == ".." {
+            return Err(file_err(
+                &index,
+                format!("key 'weight_map.{name}': '{file}' is not a plain file name"),
+            ));
+        }
+        by_file.entry(file).or_default().push(name);
+    }
+    for (file, names) in by_file {
+        read_safetensors(&dir.join(file), Some(&names), device, &mut weights)?;
+    }
+    Ok((weights, index))
+}
+
+/// A special token in `tokenizer_config.json`: a string or `{"content": ...}`.
+fn special_token<'a>(cfg: &'a Value, key: &str) -> Option<&'a str> {
+    match cfg.get(key)? {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("content").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Loads a Hugging Face model folder (see the module docs for the files).
+pub fn load_hf_folder(dir: &Path, device: &Device) -> Result<LoadedModel, ModelError> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path)
+        .map_err(|e| file_err(&config_path, format!("cannot read: {e}")))?;
+    let mut config = ModelConfig::from_hf_json(&text).map_err(|m| file_err(&config_path, m))?;
+
+    let gen_path = dir.join("generation_config.json");
+    if gen_path.exists() {
+        let g = read_json(&gen_path)?;
+        let f = Fields {
+            obj: as_object(&g, "generation_config.json").map_err(|m| file_err(&gen_path, m))?,
+            prefix: "",
+        };
+        for id in f.ids("eos_token_id").map_err(|m| file_err(&gen_path, m))? {
+            if !config.eos_token_ids.contains(&id) {
+                config.eos_token_ids.push(id);
+            }
+        }
+        if config.bos_token_id.is_none() {
+            config.bos_token_id = f
+                .ids("bos_token_id")
+                .map_err(|m| file_err(&gen_path, m))?
+                .first()
+                .copied();
+        }
+    }
+
+    let (mut weights, weights_file) = read_weights(dir, device)?;
+    // Buffers some exporters save, and a duplicate head when it is tied.
+    weights.retain(|k, _| !k.ends_with("rotary_emb.inv_freq"));
+    if config.tie_word_embeddings {
+        weights.remove("lm_head.weight");
+    }
+    check_weights(&config, &weights).map_err(|m| file_err(&weights_file, m))?;
+
+    let tok_path = dir.join("tokenizer.json");
+    let tok_text = std::fs::read_to_string(&tok_path)
+        .map_err(|e| file_err(&tok_path, format!("cannot read: {e}")))?;
+    let mut tokenizer =
+        Tokenizer::from_json(&tok_text).map_err(|e| file_err(&tok_path, e.to_string()))?;
+
+    let tc_path = dir.join("tokenizer_config.json");
+    let tc = if tc_path.exists() {
+        Some(read_json(&tc_path)?)
+    } else {
+        None
+    };
+    let lookup = |key: &str| -> Result<Option<u32>, ModelError> {
+        match tc.as_ref().and_then(|c| special_token(c, key)) {
+            None => Ok(None),
+            Some(t) => tokenizer.token_to_id(t).map(Some).ok_or_else(|| {
+                file_err(
+                    &tc_path,
+                    format!("key '{key}': token {t:?} is not in the vocabulary"),
+                )
+            }),
+        }
+    };
+    let bos = lookup("bos_token")?.or(config.bos_token_id);
+    let eos = lookup("eos_token")?.or(config.eos_token_ids.first().copied());
+    let pad = lookup("pad_token")?;
+    tokenizer.set_special_ids(bos, eos, pad);
+
+    let mut chat_template = match tc.as_ref().and_then(|c| c.get("chat_template")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        // A list of named templates: take the default one.
+        Some(Value::Array(list)) => list
+            .iter()
+            .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+            .and_then(|t| t.get("template"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        Some(_) => {
+            return Err(file_err(
+                &tc_path,
+                "key 'chat_template' should be a string or a list",
+            ))
+        }
+    };
+    let jinja = dir.join("chat_template.jinja");
+    if chat_template.is_none() && jinja.exists() {
+        chat_template = Some(
+            std::fs::read_to_string(&jinja)
+                .map_err(|e| file_err(&jinja, format!("cannot read: {e}")))?,
+        );
+    }
+    Ok(LoadedModel {
+        config,
+        weights,
+        tokenizer,
+        chat_template,
+    })
+}
+
+/// Saves a model as a Hugging Face folder with f32 weights. See [`save_hf_folder_as`].
+pub fn save_hf_folder(
+    dir: &Path,
+    config: &ModelConfig,
+    weights: &HashMap<String, Tensor>,
+    tokenizer: &Tokenizer,
+    chat_template: Option<&str>,
+) -> Result<(), ModelError> {
+    save_hf_folder_as(dir, config, weights, tokenizer, chat_template, DType::F32)
+}
+
+/// A tensor's bytes in `dtype` (F32 or BF16), little-endian.
+fn tensor_bytes(t: &Tensor, dtype: DType) -> Result<Vec<u8>, ModelError> {
+    let flat = t.flatten_all()?;
+    Ok(match dtype {
+        DType::BF16 => flat
+            .to_dtype(DType::BF16)?
+            .to_vec1::<half::bf16>()?
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
+        _ => flat
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
+    })
+}
+
+/// Saves a model as a Hugging Face folder: `model.safetensors` (in `dtype`, F32 or
+/// BF16), `config.json`, `generation_config.json`, `tokenizer.json` and
+/// `tokenizer_config.json`. Files are written into a temporary sibling folder that
+/// then replaces `dir`. With a tied head, `lm_head.weight` is not saved.
+pub fn save_hf_folder_as(
+    dir: &Path,
+    config: &ModelConfig,
+    weights: &HashMap<String, Tensor>,
+    tokenizer: &Tokenizer,
+    chat_template: Option<&str>,
+    dtype: DType,
+) -> Result<(), ModelError> {
+    let (st_dtype, torch_dtype) = match dtype {
+        DType::F32 => (safetensors::Dtype::F32, "float32"),
+        DType::BF16 => (safetensors::Dtype::BF16, "bfloat16"),
+        other => {
+            return Err(ModelError::Config(format!(
+                "cannot save weights as {other:?} (F32 or BF16)"
+            )))
+        }
+    };
+    let mut to_save = weights.clone();
+    if config.tie_word_embeddings {
+        to_save.remove("lm_head.weight");
+    }
+    check_weights(config, &to_save).map_err(|m| file_err(dir, format!("cannot save: {m}")))?;
+
+    let name = dir
+        .file_name()
+        .ok_or_else(|| file_err(dir, "not a folder name"))?
+        .to_string_lossy();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| file_err(&parent, format!("cannot create: {e}")))?;
+    // Unique per process and call, so concurrent saves never share a temp folder.
+    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = parent.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)
+            .map_err(|e| file_err(&tmp, format!("cannot remove stale temp folder: {e}")))?;
+    }
+    std::fs::create_dir(&tmp).map_err(|e| file_err(&tmp, format!("cannot create: {e}")))?;
+    let result = write_folder(
+        &tmp,
+        config,
+        &to_save,
+        tokenizer,
+        chat_template,
+        st_dtype,
+        torch_dtype,
+        dtype,
+    )
+    .and_then(|()| replace_dir(&tmp, dir));
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_folder(
+    tmp: &Path,
+    config: &ModelConfig,
+    weights: &HashMap<String, Tensor>,
+    tokenizer: &Tokenizer,
+    chat_template: Option<&str>,
+    st_dtype: safetensors::Dtype,
+    torch_dtype: &str,
+    dtype: DType,
+) -> Result<(), ModelError> {
+    let mut names: Vec<&String> = weights.keys().collect();
+    names.sort();
+    let mut bytes = Vec::with_capacity(names.len());
+    for n in &names {
+        bytes.push(tensor_bytes(&weights[*n], dtype)?);
+    }
+    let mut views = Vec::with_capacity(names.len());
+    for (n, b) in names.iter().zip(&bytes) {
+        let v = safetensors::tensor::TensorView::new(st_dtype, weights[*n].dims().to_vec(), b)
+            .map_err(|e| file_err(tmp, format!("tensor '{n}': {e}")))?;
+        views.push((n.as_str(), v));
+    }
+    let st_path = tmp.join("model.safetensors");
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize_to_file(views, Some(meta), &st_path)
+        .map_err(|e| file_err(&st_path, format!("cannot write: {e}")))?;
+
+    let write_json = |file: &str, v: &Value| -> Result<(), ModelError> {
+        let p = tmp.join(file);
+        let text = serde_json::to_string_pretty(v).map_err(|e| file_err(&p, e.to_string()))?;
+        std::fs::write(&p, text + "\n").map_err(|e| file_err(&p, format!("cannot write: {e}")))
+    };
+    write_json("config.json", &config.to_hf_json(torch_dtype))?;
+    let eos = match config.eos_token_ids.as_slice() {
+        [one] => json!(one),
+        many => json!(many),
+    };
+    write_json(
+        "generation_config.json",
+        &json!({ "bos_token_id": config.bos_token_id, "eos_token_id": eos }),
+    )?;
+
+    let tok_path = tmp.join("tokenizer.json");
+    std::fs::write(&tok_path, tokenizer.to_tokenizer_json()?)
+        .map_err(|e| file_err(&tok_path, format!("cannot write: {e}")))?;
+    let mut tc = json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": tokenizer.bos_token(),
+        "eos_token": tokenizer.eos_token(),
+        "pad_token": tokenizer.pad_token_id().and_then(|i| tokenizer.id_to_token(i)),
+        "add_bos_token": tokenizer.add_bos_token(),
+        "add_eos_token": false,
+        "clean_up_tokenization_spaces": false,
+        "model_max_length": config.max_position_embeddings,
+    });
+    if let Some(t) = chat_template {
+        tc["chat_template"] = json!(t);
+    }
+    write_json("tokenizer_config.json", &tc)
+}
+
+/// Moves `tmp` to `dir`, replacing an existing `dir` (moved aside first, then removed).
+fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
+    if dir.exists() {
+        let old = PathBuf::from(format!("{}.old", tmp.display()));
+        std::fs::rename(dir, &old)
+            .map_err(|e| file_err(dir, format!("cannot move the old folder aside: {e}")))?;
+        std::fs::rename(tmp, dir)
+            .map_err(|e| file_err(dir, format!("cannot move the new folder in: {e}")))?;
+        std::fs::remove_dir_all(&old).map_err(|e| file_err(&old, format!("cannot remove: {e}")))?;
+    } else {
+        std::fs::rename(tmp, dir)
+            .map_err(|e| file_err(dir, format!("cannot move the new folder in: {e}")))?;
+    }
+    Ok(())
+}

@@ -22,8 +22,17 @@ pub mod sample;
 pub mod score;
 
 pub use config::{Arch, Llama3RopeScaling, ModelConfig};
+pub use chat::{render_chat, ChatMessage};
+pub use gguf::load_gguf;
+pub use hf::{load_hf_folder, save_hf_folder, LoadedModel};
+pub use tokenizer::Tokenizer;
 
 pub use tiny_gpt::{log_softmax_last, softmax_last, KvCache, TinyGpt, TinyGptConfig};
+pub use layers::{expected_tensors, random_weights, CausalLm, Mode};
+pub use llama::Llama;
+pub use qwen2::{AnyModel, Qwen2};
+pub use sample::{sample, Completion, FinishReason, LogProbKind, SampleConfig};
+pub use score::{score, score_no_grad, PrefixScorer, TokenScores};
 
 /// What can go wrong building or running a model.
 #[derive(Debug, thiserror::Error)]
@@ -34,4 +43,16 @@ pub enum ModelError {
     /// An error from the tensor library.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A model, tokenizer or config file that cannot be read; names the file and the key or tensor.
+    #[error("{}: {msg}", file.display())]
+    File {
+        file: std::path::PathBuf,
+        msg: String,
+    },
+    /// Tokenizer construction, encoding or decoding failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A chat template failed to parse or render.
+    #[error("chat template: {0}")]
+    Template(String),
 }

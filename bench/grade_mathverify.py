@@ -1,0 +1,85 @@
+"""Helper of bench/grade_vs_mathverify.sh.
+
+  pairs  SRC OUT OUT_DIFF   the (gold, pred) pairs of qwen_math_cot_100.jsonl as JSONL,
+                           and the subset whose two strings differ
+  verify PAIRS OUT RUNS     math-verify's verdict on each pair, timed RUNS times
+  report BARL_LOG BARL_OUT MV_OUT   median pairs/s of each, the ratio, the agreement
+
+`verify` runs inside the math-verify venv; the timing covers only the loop of
+parse + verify over the pairs (imports and interpreter start-up excluded).
+"""
+
+import json
+import statistics
+import sys
+import time
+
+
+def pairs(src, out, out_diff):
+    """All pairs to OUT; those whose two strings differ also to OUT_DIFF."""
+    n = d = 0
+    with open(src) as f, open(out, "w") as g, open(out_diff, "w") as h:
+        for line in f:
+            row = json.loads(line)
+            for k, pred in enumerate(row["pred"]):
+                pair = json.dumps({"idx": row["idx"], "k": k, "gold": row["gt"], "pred": pred}) + "\n"
+                g.write(pair)
+                n += 1
+                if pred.strip() != row["gt"].strip():
+                    h.write(pair)
+                    d += 1
+    print(f"{n} pairs -> {out}; {d} with differing strings -> {out_diff}", file=sys.stderr)
+
+
+def verify(pairs_path, out, runs):
+    from math_verify import parse, verify as mv_verify
+
+    rows = [json.loads(l) for l in open(pairs_path)]
+    rates = []
+    verdicts = []
+    for _ in range(int(runs)):
+        verdicts = []
+        start = time.perf_counter()
+        for r in rows:
+            # Both answers wrapped in \boxed{} so that math-verify's LaTeX extraction
+            # sees exactly the strings barl grades.
+            gold = parse("\\boxed{" + r["gold"] + "}")
+            pred = parse("\\boxed{" + r["pred"] + "}")
+            verdicts.append(bool(mv_verify(gold, pred)))
+        rates.append(len(rows) / (time.perf_counter() - start))
+    with open(out, "w") as g:
+        for r, v in zip(rows, verdicts):
+            g.write(json.dumps({"idx": r["idx"], "k": r["k"], "correct": v}) + "\n")
+        g.write(json.dumps({"rates": rates}) + "\n")
+
+
+def report(title, barl_log, barl_out, mv_out):
+    barl_rates = []
+    for line in open(barl_log):
+        # "graded 800 pairs with 'standard': 729 correct, accuracy 0.9113, 123456 pairs/s"
+        if line.startswith("graded ") and line.rstrip().endswith("pairs/s"):
+            barl_rates.append(float(line.split(", ")[-1].split()[0]))
+    barl = [json.loads(l) for l in open(barl_out)]
+    mv_lines = [json.loads(l) for l in open(mv_out)]
+    mv_rates = mv_lines[-1]["rates"]
+    mv = mv_lines[:-1]
+    assert len(barl) == len(mv), (len(barl), len(mv))
+    agree = sum(a["correct"] == b["correct"] for a, b in zip(barl, mv))
+    b_med, m_med = statistics.median(barl_rates), statistics.median(mv_rates)
+    print(f"== {title}: {len(barl)} pairs")
+    print(f"barl grade (standard): {b_med:,.0f} pairs/s (median of {len(barl_rates)}: "
+          + ", ".join(f"{r:,.0f}" for r in barl_rates) + ")")
+    print(f"math-verify parse+verify: {m_med:,.1f} pairs/s (median of {len(mv_rates)}: "
+          + ", ".join(f"{r:,.1f}" for r in mv_rates) + ")")
+    print(f"ratio: {b_med / m_med:,.0f}x")
+    print(f"barl correct: {sum(r['correct'] for r in barl)}, math-verify correct: {sum(r['correct'] for r in mv)}")
+    print(f"verdict agreement: {agree}/{len(barl)} ({100 * agree / len(barl):.1f}%)")
+    for a, b in zip(barl, mv):
+        if a["correct"] != b["correct"]:
+            print(f"  differ: idx {a['idx']} #{a['k']} gold {a['gold']!r} pred {a['pred']!r}: "
+                  f"barl {a['correct']} ({a['reason']}), math-verify {b['correct']}")
+
+
+if __name__ == "__main__":
+    cmd, *args = sys.argv[1:]
+    {"pairs": pairs, "verify": verify, "report": report}[cmd](*args)

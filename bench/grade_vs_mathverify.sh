@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Speed and agreement of `barl grade` (standard grader, release build) against the
+# math-verify package (its parse + verify, one Python process, start-up and imports
+# excluded) on the same 800 (gold, pred) pairs of
+# shared/data/grader/qwen_math_cot_100.jsonl. Reports the median pairs/s of RUNS
+# runs of each, the ratio and the verdict agreement; then the same for the subset
+# of pairs whose two strings differ.
+#
+# Usage: bench/grade_vs_mathverify.sh [RUNS]   (default 3)
+# Env: BARL_DATA_DIR (default ../shared/data), MATHVERIFY_VENV (default
+# /work/venv-mathverify; created and math-verify installed from PyPI if missing).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${BARL_DATA_DIR:-$ROOT/../shared/data}
+VENV=${MATHVERIFY_VENV:-/work/venv-mathverify}
+RUNS=${1:-3}
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/barl
+HELPER=$ROOT/bench/grade_mathverify.py
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import math_verify' 2>/dev/null; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q 'math-verify==0.9.0'
+fi
+(cd "$ROOT" && cargo build --release -q -p barl-cli)
+
+python3 "$HELPER" pairs "$DATA/grader/qwen_math_cot_100.jsonl" "$WORK/all.jsonl" "$WORK/diff.jsonl"
+# All 800 pairs, then only those whose strings differ (where no identical-string
+# shortcut applies).
+for set in all diff; do
+    for _ in $(seq "$RUNS"); do
+        "$BIN" grade "$WORK/$set.jsonl" --output "$WORK/$set.barl.jsonl" 2>>"$WORK/$set.barl.log"
+    done
+    "$VENV/bin/python" "$HELPER" verify "$WORK/$set.jsonl" "$WORK/$set.mv.jsonl" "$RUNS"
+    python3 "$HELPER" report "$set" "$WORK/$set.barl.log" "$WORK/$set.barl.jsonl" "$WORK/$set.mv.jsonl"
+done

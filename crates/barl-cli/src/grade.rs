@@ -1,0 +1,330 @@
+//! `barl grade`: grade a JSONL file of (gold, prediction or response) pairs.
+//!
+//! Each input line is a JSON object with the gold answer and either an already
+//! extracted answer or a full response (the answer is then extracted first). Each
+//! output line is the input object plus `extracted`, `correct` and `reason`. A
+//! summary goes to stderr: count, correct, accuracy and pairs per second.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use barl_math::extract::{extract_answer, ExtractOptions};
+use barl_math::grader::{grader_by_name, Grader};
+use clap::Args;
+use serde_json::Value;
+
+use crate::UsageError;
+
+/// Options of `barl grade`.
+#[derive(Args, Debug, Clone)]
+pub struct GradeArgs {
+    /// Input JSONL file, or `-` for standard input
+    pub input: PathBuf,
+    /// Output JSONL file [standard output]
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Grader: standard (Qwen2.5-Math toolkit / Math-Verify conventions) or
+    /// reference (Hendrycks MATH normalisation and exact match)
+    #[arg(long, default_value = "standard")]
+    pub grader: String,
+    /// Field holding the gold answer (a string or a number)
+    #[arg(long, default_value = "gold")]
+    pub gold_key: String,
+    /// Field holding an already extracted answer (used when the response field is absent)
+    #[arg(long, default_value = "pred")]
+    pub pred_key: String,
+    /// Field holding a full model response; when present, the answer is extracted from it
+    #[arg(long, default_value = "response")]
+    pub response_key: String,
+    /// Extraction rules to switch off, comma-separated: boxed, answer-is, hashes,
+    /// minerva, last-number
+    #[arg(long, value_delimiter = ',')]
+    pub no_extract: Vec<String>,
+    /// Do not print the summary
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Counts of one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradeSummary {
+    pub count: usize,
+    pub correct: usize,
+    pub seconds: f64,
+}
+
+/// Runs `barl grade`.
+pub fn run(args: &GradeArgs) -> Result<()> {
+    let summary = grade_file(args)?;
+    if !args.quiet {
+        let accuracy = summary.correct as f64 / summary.count.max(1) as f64;
+        let rate = summary.count as f64 / summary.seconds.max(1e-9);
+        eprintln!(
+            "graded {} pairs with '{}': {} correct, accuracy {accuracy:.4}, {rate:.0} pairs/s",
+            summary.count, args.grader, summary.correct
+        );
+    }
+    Ok(())
+}
+
+fn usage(msg: String) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg))
+}
+
+fn extract_options(disabled: &[String]) -> Result<ExtractOptions> {
+    let mut opts = ExtractOptions::default();
+    for name in disabled {
+        match name.trim() {
+            "boxed" => opts.boxed = false,
+            "answer-is" => opts.final_answer_is = false,
+            "hashes" => opts.hashes = false,
+            "minerva" => opts.minerva = false,
+            "last-number" => opts.last_number = false,
+            other => {
+                return Err(usage(format!(
+                    "--no-extract: unknown rule '{other}' (expected boxed, answer-is, hashes, minerva, last-number)"
+                )))
+            }
+        }
+    }
+    Ok(opts)
+}
+
+/// Grades every line of the input and writes the output; the summary is returned.
+pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
+    let grader = grader_by_name(&args.grader).map_err(|e| usage(format!("--grader: {e}")))?;
+    let opts = extract_options(&args.no_extract)?;
+    let name = args.input.display().to_string();
+    let reader: Box<dyn Read> = if name == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(
+            File::open(&args.input).map_err(|e| usage(format!("cannot open input {name}: {e}")))?,
+        )
+    };
+    let writer: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            File::create(path).map_err(|e| usage(format!("--output {}: {e}", path.display())))?,
+        ),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(writer);
+    let start = Instant::now();
+    let mut summary = GradeSummary {
+        count: 0,
+        correct: 0,
+        seconds: 0.0,
+    };
+    for (i, line) in BufReader::new(reader).split(b'\n').enumerate() {
+        let where_ = format!("{name}:{}", i + 1);
+        let line = line.with_context(|| format!("reading {where_}"))?;
+        let text = std::str::from_utf8(&line)
+            .map_err(|e| usage(format!("{where_}: not valid UTF-8 ({e})")))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let graded = grade_line(text, args, grader.as_ref(), &opts)
+            .map_err(|msg| usage(format!("{where_}: {msg}")))?;
+        summary.count += 1;
+        summary.correct += usize::from(graded.1);
+        serde_json::to_writer(&mut out, &graded.0).context("writing output")?;
+        out.write_all(b"\n").context("writing output")?;
+    }
+    out.flush().context("writing output")?;
+    summary.seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// One input line -> (output object, correct). Errors name the key at fault.
+fn grade_line(
+    text: &str,
+    args: &GradeArgs,
+    grader: &dyn Grader,
+    opts: &ExtractOptions,
+) -> std::result::Result<(Value, bool), String> {
+    let mut value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| "expected a JSON object".to_string())?;
+    let gold = match obj.get(&args.gold_key) {
+        Some(v) => scalar_text(v)
+            .ok_or_else(|| format!("key '{}' must be a string or a number", args.gold_key))?,
+        None => return Err(format!("missing key '{}'", args.gold_key)),
+    };
+    let extracted = if let Some(v) = obj.get(&args.response_key) {
+        let response = scalar_text(v)
+            .ok_or_else(|| format!("key '{}' must be a string", args.response_key))?;
+        extract_answer(&response, opts)
+    } else if let Some(v) = obj.get(&args.pred_key) {
+        Some(
+            scalar_text(v)
+                .ok_or_else(|| format!("key '{}' must be a string or a number", args.pred_key))?,
+        )
+    } else {
+        return Err(format!(
+            "missing key '{}' (or '{}')",
+            args.pred_key, args.response_key
+        ));
+    };
+    let verdict = match &extracted {
+        Some(pred) => grader.grade(pred, &gold),
+        None => barl_math::grader::Verdict {
+            correct: false,
+            reason: "no answer extracted",
+        },
+    };
+    obj.insert(
+        "extracted".into(),
+        extracted.map_or(Value::Null, Value::String),
+    );
+    obj.insert("correct".into(), Value::Bool(verdict.correct));
+    obj.insert("reason".into(), Value::String(verdict.reason.into()));
+    Ok((value, verdict.correct))
+}
+
+/// A string field as is, a number as written in the file (AMC's `27.0`).
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(input: PathBuf, output: PathBuf) -> GradeArgs {
+        GradeArgs {
+            input,
+            output: Some(output),
+            grader: "standard".into(),
+            gold_key: "gold".into(),
+            pred_key: "pred".into(),
+            response_key: "response".into(),
+            no_extract: vec![],
+            quiet: true,
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("barl-grade-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn grades_pred_and_response_lines() {
+        let dir = scratch("ok");
+        let input = dir.join("in.jsonl");
+        std::fs::write(
+            &input,
+            concat!(
+                r#"{"gold": "\\frac12", "pred": "0.5"}"#,
+                "\n\n",
+                r#"{"gold": 27.0, "response": "so the answer is \\boxed{27}."}"#,
+                "\n",
+                r#"{"gold": "(1,2)", "pred": "(2,1)"}"#,
+                "\n",
+                r#"{"gold": "3", "response": "no number here"}"#,
+                "\n",
+            ),
+        )
+        .expect("write input");
+        let a = args(input, dir.join("out.jsonl"));
+        let s = grade_file(&a).expect("grades");
+        assert_eq!((s.count, s.correct), (4, 2));
+        let out = std::fs::read_to_string(dir.join("out.jsonl")).expect("output");
+        let rows: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0]["correct"], Value::Bool(true));
+        assert_eq!(rows[1]["extracted"], Value::String("27".into()));
+        assert_eq!(rows[1]["correct"], Value::Bool(true));
+        assert_eq!(rows[2]["correct"], Value::Bool(false));
+        assert_eq!(rows[3]["extracted"], Value::Null);
+        assert_eq!(
+            rows[3]["reason"],
+            Value::String("no answer extracted".into())
+        );
+    }
+
+    fn usage_message(err: anyhow::Error) -> String {
+        match err.downcast_ref::<UsageError>() {
+            Some(UsageError(msg)) => msg.clone(),
+            None => panic!("not a usage error: {err:#}"),
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let dir = scratch("utf8");
+        let input = dir.join("bad.jsonl");
+        let mut bytes = br#"{"gold": "1", "pred": "1"}"#.to_vec();
+        bytes.extend_from_slice(b"\n{\"gold\": \"1\", \"pred\": \"\xff\xfe\"}\n");
+        std::fs::write(&input, bytes).expect("write input");
+        let err = grade_file(&args(input.clone(), dir.join("out.jsonl"))).unwrap_err();
+        let msg = usage_message(err);
+        assert!(
+            msg.contains(&format!("{}:2", input.display())) && msg.contains("UTF-8"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_lines_name_file_line_and_key() {
+        let dir = scratch("bad");
+        let cases = [
+            ("{\"gold\": \"1\"", "invalid JSON"),
+            ("[1, 2]", "expected a JSON object"),
+            ("{\"pred\": \"1\"}", "missing key 'gold'"),
+            ("{\"gold\": \"1\"}", "missing key 'pred' (or 'response')"),
+            ("{\"gold\": [1], \"pred\": \"1\"}", "key 'gold' must be"),
+        ];
+        for (k, (line, want)) in cases.iter().enumerate() {
+            let input = dir.join(format!("case{k}.jsonl"));
+            std::fs::write(
+                &input,
+                format!("{{\"gold\": \"1\", \"pred\": \"1\"}}\n{line}\n"),
+            )
+            .expect("write input");
+            let msg =
+                usage_message(grade_file(&args(input.clone(), dir.join("o.jsonl"))).unwrap_err());
+            assert!(
+                msg.starts_with(&format!("{}:2: ", input.display())),
+                "{msg}"
+            );
+            assert!(msg.contains(want), "{msg} lacks {want}");
+        }
+        let mut a = args(dir.join("case0.jsonl"), dir.join("o.jsonl"));
+        a.grader = "sympy".into();
+        assert!(usage_message(grade_file(&a).unwrap_err()).contains("--grader"));
+        let mut a = args(dir.join("missing.jsonl"), dir.join("o.jsonl"));
+        assert!(usage_message(grade_file(&a).unwrap_err()).contains("missing.jsonl"));
+        a.input = dir.join("case0.jsonl");
+        a.no_extract = vec!["boxes".into()];
+        assert!(usage_message(grade_file(&a).unwrap_err()).contains("--no-extract"));
+    }
+
+    #[test]
+    fn disabled_extraction_rule() {
+        let dir = scratch("noextract");
+        let input = dir.join("in.jsonl");
+        std::fs::write(
+            &input,
+            "{\"gold\": \"5\", \"response\": \"\\\\boxed{4} but 5\"}\n",
+        )
+        .expect("write input");
+        let mut a = args(input, dir.join("out.jsonl"));
+        assert_eq!(grade_file(&a).expect("grades").correct, 0);
+        a.no_extract = vec!["boxed".into()];
+        assert_eq!(grade_file(&a).expect("grades").correct, 1);
+    }
+}
