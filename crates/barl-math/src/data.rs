@@ -556,35 +556,6 @@ fn copy_meta(obj: &Map<String, Value>, keys: &[&str], meta: &mut Map<String, Val
     }
 }
 
-/// Content of the last `\boxed{...}` (or `\fbox{...}`) in `text`, braces matched.
-fn last_boxed(text: &str) -> Option<String> {
-    let start = [text.rfind("\\boxed"), text.rfind("\\fbox")]
-        .into_iter()
-        .flatten()
-        .max()?;
-    let rest = &text[start..];
-    let open = rest.find('{')?;
-    // Only whitespace may sit between the command name and its brace.
-    let name_len = if rest.starts_with("\\boxed") { 6 } else { 5 };
-    if !rest[name_len..open].trim().is_empty() {
-        return None;
-    }
-    let mut depth = 0usize;
-    for (i, c) in rest[open..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(rest[open + 1..open + i].trim().to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Removes the `$` math delimiters (not the escaped `\$`) and trims.
 fn strip_dollars(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -716,7 +687,7 @@ fn parse_amc23(obj: &Map<String, Value>) -> Result<Parsed, String> {
 
 fn parse_minerva(obj: &Map<String, Value>) -> Result<Parsed, String> {
     let solution = get_str(obj, "solution")?;
-    let gold = last_boxed(solution).ok_or("key `solution` has no complete `\\boxed{...}`")?;
+    let gold = crate::extract::last_boxed(solution).ok_or("key `solution` has no complete `\\boxed{...}`")?;
     let mut meta = Map::new();
     copy_meta(obj, &["type", "solution"], &mut meta);
     Ok(Parsed {
@@ -805,18 +776,6 @@ fn parse_verl(obj: &Map<String, Value>) -> Result<Parsed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn last_boxed_matches_nested_braces() {
-        assert_eq!(
-            last_boxed(r"a \boxed{1} then \boxed{\frac{1}{2}} cm").as_deref(),
-            Some(r"\frac{1}{2}")
-        );
-        assert_eq!(last_boxed(r"\fbox{7}").as_deref(), Some("7"));
-        // Unbalanced: no answer rather than a wrong one.
-        assert_eq!(last_boxed(r"\boxed{\frac{1}{2}"), None);
-        assert_eq!(last_boxed("no box"), None);
-    }
 
     #[test]
     fn strip_dollars_keeps_escaped_dollar() {

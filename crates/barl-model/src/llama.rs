@@ -1,1 +1,281 @@
-//! (in progress)
+//! The Llama architecture (Llama 2/3, SmolLM2, TinyLlama), as Hugging Face's
+//! `LlamaForCausalLM` computes it:
+//!
+//! ```text
+//! x = embed(tokens)
+//! per layer:  x = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n)))   n = rms_norm(x)
+//!             x = x + down_proj(silu(gate_proj(n)) * up_proj(n))                  n = rms_norm(x)
+//! logits = lm_head(rms_norm(x))        (lm_head = embed when tied)
+//! ```
+//!
+//! Grouped-query attention (`num_key_value_heads <= num_attention_heads`),
+//! rotary embeddings in the rotate-half layout with configurable base and
+//! optional Llama 3 scaling, optional q/k/v bias (`attention_bias`; Qwen2
+//! always has it, see [`crate::qwen2`]).
+//!
+//! The weights live in [`Var`]s so an optimiser can train them; the model keeps
+//! a second, detached view of the same storage for [`Mode::Infer`], which
+//! follows optimiser updates without recording a graph.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Module, Tensor, Var};
+
+use crate::layers::{
+    apply_rotary, attention, attention_mask, positions, rms_norm, take_vars, CausalLm, KvCache,
+    Linear, Mask, Mode, Rotary,
+};
+use crate::{Arch, ModelConfig, ModelError};
+
+/// One decoder layer's weights.
+#[derive(Clone)]
+struct Layer {
+    input_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    post_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// All weights, either tracked (training) or detached (inference).
+#[derive(Clone)]
+struct Weights {
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    /// `None` when tied to `embed`.
+    lm_head: Option<Tensor>,
+}
+
+impl Weights {
+    fn detach(&self) -> Self {
+        Self {
+            embed: self.embed.detach(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    input_norm: l.input_norm.detach(),
+                    q: l.q.detach(),
+                    k: l.k.detach(),
+                    v: l.v.detach(),
+                    o: l.o.detach(),
+                    post_norm: l.post_norm.detach(),
+                    gate: l.gate.detach(),
+                    up: l.up.detach(),
+                    down: l.down.detach(),
+                })
+                .collect(),
+            norm: self.norm.detach(),
+            lm_head: self.lm_head.as_ref().map(Tensor::detach),
+        }
+    }
+}
+
+/// A Llama-family causal language model.
+pub struct Llama {
+    cfg: ModelConfig,
+    device: Device,
+    vars: Vec<(String, Var)>,
+    train: Weights,
+    infer: Weights,
+    rotary: Rotary,
+}
+
+impl Llama {
+    /// Builds the model from Hugging Face-named tensors (any float dtype; kept
+    /// as f32 on `device`). The config's `arch` must be [`Arch::Llama`].
+    pub fn from_weights(
+        cfg: &ModelConfig,
+        weights: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        if cfg.arch != Arch::Llama {
+            return Err(ModelError::Config(format!(
+                "Llama::from_weights given a {:?} config",
+                cfg.arch
+            )));
+        }
+        Self::build(cfg, weights, device)
+    }
+
+    /// Shared with Qwen2, whose only difference (q/k/v bias) the config carries.
+    pub(crate) fn build(
+        cfg: &ModelConfig,
+        weights: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let vars = take_vars(cfg, weights, device)?;
+        let by_name: HashMap<&str, Tensor> = vars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_tensor().clone()))
+            .collect();
+        let get = |n: &str| by_name.get(n).cloned();
+        let need = |n: String| {
+            get(&n).ok_or_else(|| ModelError::Config(format!("missing tensor {n}")))
+        };
+        let linear = |p: String| -> Result<Linear, ModelError> {
+            Ok(Linear {
+                weight: need(format!("{p}.weight"))?,
+                bias: get(&format!("{p}.bias")),
+            })
+        };
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            layers.push(Layer {
+                input_norm: need(format!("{p}.input_layernorm.weight"))?,
+                q: linear(format!("{p}.self_attn.q_proj"))?,
+                k: linear(format!("{p}.self_attn.k_proj"))?,
+                v: linear(format!("{p}.self_attn.v_proj"))?,
+                o: linear(format!("{p}.self_attn.o_proj"))?,
+                post_norm: need(format!("{p}.post_attention_layernorm.weight"))?,
+                gate: linear(format!("{p}.mlp.gate_proj"))?,
+                up: linear(format!("{p}.mlp.up_proj"))?,
+                down: linear(format!("{p}.mlp.down_proj"))?,
+            });
+        }
+        let train = Weights {
+            embed: need("model.embed_tokens.weight".into())?,
+            layers,
+            norm: need("model.norm.weight".into())?,
+            lm_head: if cfg.tie_word_embeddings {
+                None
+            } else {
+                Some(need("lm_head.weight".into())?)
+            },
+        };
+        let infer = train.detach();
+        Ok(Self {
+            cfg: cfg.clone(),
+            device: device.clone(),
+            vars,
+            train,
+            infer,
+            rotary: Rotary::new(cfg),
+        })
+    }
+
+    fn weights(&self, mode: Mode) -> &Weights {
+        match mode {
+            Mode::Train => &self.train,
+            Mode::Infer => &self.infer,
+        }
+    }
+
+    /// One decoder layer on `x` `(B, T, hidden)`.
+    #[allow(clippy::too_many_arguments)]
+    fn layer(
+        &self,
+        li: usize,
+        w: &Layer,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &Mask,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> candle_core::Result<Tensor> {
+        let c = &self.cfg;
+        let (b, t, _) = x.dims3()?;
+        let heads = |y: Tensor, n: usize| -> candle_core::Result<Tensor> {
+            y.reshape((b, t, n, c.head_dim))?.transpose(1, 2)?.contiguous()
+        };
+        let n = rms_norm(x, &w.input_norm, c.rms_norm_eps, mode)?;
+        let q = heads(w.q.forward(&n, mode)?, c.num_attention_heads)?;
+        let k = heads(w.k.forward(&n, mode)?, c.num_key_value_heads)?;
+        let v = heads(w.v.forward(&n, mode)?, c.num_key_value_heads)?;
+        let q = apply_rotary(&q, cos, sin, mode)?;
+        let k = apply_rotary(&k, cos, sin, mode)?;
+        let (k, v) = match cache {
+            Some(cache) => cache.append(li, &k, &v)?,
+            None => (k, v),
+        };
+        let y = attention(&q, &k, &v, mask, mode)?;
+        let x = (x + w.o.forward(&y, mode)?)?;
+        let n = rms_norm(&x, &w.post_norm, c.rms_norm_eps, mode)?;
+        let m = (w.gate.forward(&n, mode)?.silu()? * w.up.forward(&n, mode)?)?;
+        x + w.down.forward(&m, mode)?
+    }
+}
+
+impl CausalLm for Llama {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn hidden(
+        &self,
+        tokens: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor, ModelError> {
+        let (b, t) = tokens.dims2()?;
+        if t == 0 {
+            return Err(ModelError::Config("empty token sequence".into()));
+        }
+        let (past, pads) = match cache.as_deref_mut() {
+            None => (0, vec![0; b]),
+            Some(c) => {
+                if mode == Mode::Train {
+                    return Err(ModelError::Config(
+                        "the KV cache is for inference; training forwards take whole sequences"
+                            .into(),
+                    ));
+                }
+                if c.rows() != b {
+                    return Err(ModelError::Config(format!(
+                        "batch of {b} rows given a KV cache of {} rows",
+                        c.rows()
+                    )));
+                }
+                c.reserve(c.len() + t)?;
+                (c.len(), c.left_pad().to_vec())
+            }
+        };
+        let w = self.weights(mode);
+        let (pos, rows) = positions(&pads, past, t);
+        let (cos, sin) = self.rotary.cos_sin(&pos, rows, t, &self.device)?;
+        let mask = attention_mask(&pads, past, t, &self.device)?;
+        let mut x = candle_nn::Embedding::new(w.embed.clone(), self.cfg.hidden_size)
+            .forward(tokens)
+            .map_err(|e| ModelError::Config(format!("token ids: {e}")))?;
+        for (li, lw) in w.layers.iter().enumerate() {
+            x = self.layer(
+                li,
+                lw,
+                &x,
+                &cos,
+                &sin,
+                &mask,
+                cache.as_deref_mut(),
+                mode,
+            )?;
+        }
+        if let Some(c) = cache {
+            c.advance(t);
+        }
+        Ok(rms_norm(&x, &w.norm, self.cfg.rms_norm_eps, mode)?)
+    }
+
+    fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let w = self.weights(mode);
+        let head = Linear {
+            weight: w.lm_head.clone().unwrap_or_else(|| w.embed.clone()),
+            bias: None,
+        };
+        Ok(head.forward(hidden, mode)?)
+    }
+
+    fn named_vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+}

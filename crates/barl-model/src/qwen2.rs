@@ -1,1 +1,123 @@
-//! (in progress)
+//! The Qwen2 / Qwen2.5 architecture (`Qwen2ForCausalLM`).
+//!
+//! Qwen2 is the Llama decoder (see [`crate::llama`]) with one difference that
+//! matters here: the q, k and v projections carry a bias
+//! (`model.layers.{i}.self_attn.{q,k,v}_proj.bias`). Qwen2's sliding-window
+//! attention is off in the released configs (`use_sliding_window: false`) and
+//! is not implemented. The output head is tied in the small models
+//! (Qwen2.5-0.5B/1.5B) and untied in the large ones; both work.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor, Var};
+
+use crate::layers::{CausalLm, KvCache, Mode};
+use crate::llama::Llama;
+use crate::{Arch, ModelConfig, ModelError};
+
+/// A Qwen2-family causal language model.
+pub struct Qwen2 {
+    inner: Llama,
+}
+
+impl Qwen2 {
+    /// Builds the model from Hugging Face-named tensors; the q/k/v biases are
+    /// required. The config's `arch` must be [`Arch::Qwen2`].
+    pub fn from_weights(
+        cfg: &ModelConfig,
+        weights: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        if cfg.arch != Arch::Qwen2 {
+            return Err(ModelError::Config(format!(
+                "Qwen2::from_weights given a {:?} config",
+                cfg.arch
+            )));
+        }
+        // `expected_tensors` adds the q/k/v biases for the Qwen2 arch.
+        Ok(Self {
+            inner: Llama::build(cfg, weights, device)?,
+        })
+    }
+}
+
+impl CausalLm for Qwen2 {
+    fn config(&self) -> &ModelConfig {
+        self.inner.config()
+    }
+
+    fn device(&self) -> &Device {
+        self.inner.device()
+    }
+
+    fn hidden(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor, ModelError> {
+        self.inner.hidden(tokens, cache, mode)
+    }
+
+    fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        self.inner.logits(hidden, mode)
+    }
+
+    fn named_vars(&self) -> &[(String, Var)] {
+        self.inner.named_vars()
+    }
+}
+
+/// Either architecture, chosen by the config's `arch` (what loaders return).
+pub enum AnyModel {
+    Llama(Llama),
+    Qwen2(Qwen2),
+}
+
+impl AnyModel {
+    /// Builds the architecture named by `cfg.arch` from Hugging Face-named tensors.
+    pub fn from_weights(
+        cfg: &ModelConfig,
+        weights: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        Ok(match cfg.arch {
+            Arch::Llama => AnyModel::Llama(Llama::from_weights(cfg, weights, device)?),
+            Arch::Qwen2 => AnyModel::Qwen2(Qwen2::from_weights(cfg, weights, device)?),
+        })
+    }
+
+    fn inner(&self) -> &dyn CausalLm {
+        match self {
+            AnyModel::Llama(m) => m,
+            AnyModel::Qwen2(m) => m,
+        }
+    }
+}
+
+impl CausalLm for AnyModel {
+    fn config(&self) -> &ModelConfig {
+        self.inner().config()
+    }
+
+    fn device(&self) -> &Device {
+        self.inner().device()
+    }
+
+    fn hidden(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor, ModelError> {
+        self.inner().hidden(tokens, cache, mode)
+    }
+
+    fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        self.inner().logits(hidden, mode)
+    }
+
+    fn named_vars(&self) -> &[(String, Var)] {
+        self.inner().named_vars()
+    }
+}
