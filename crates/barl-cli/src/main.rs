@@ -3,6 +3,9 @@
 //! The binary only parses flags and wires the library crates together.
 
 mod analyze;
+mod engine;
+mod eval;
+mod generate;
 mod grade;
 mod plot;
 mod synthetic;
@@ -29,6 +32,14 @@ enum Command {
     /// training prompts and on an unseen test prompt, prints a summary table and
     /// writes a run folder (config.toml, metrics.jsonl, summary.json, plots).
     Synthetic(Box<synthetic::SyntheticArgs>),
+    /// Completions from a model (GGUF file or Hugging Face folder): one
+    /// `--prompt`, or a JSONL file of prompts; `--chat` applies the model's chat
+    /// template. What to run first to see that a model loaded right.
+    Generate(Box<generate::GenerateArgs>),
+    /// Evaluate a model on math benchmarks: n samples per problem, answers
+    /// extracted and graded; accuracy, pass@k, maj@n, tokens, truncation and
+    /// reflection statistics. Re-running on the same --out folder resumes.
+    Eval(Box<eval::EvalArgs>),
     /// Grade a JSONL file of answers: each line has a gold answer and either a
     /// prediction or a full response (the answer is extracted first); writes each
     /// line back with `extracted`, `correct` and `reason`, and a summary to stderr.
@@ -42,12 +53,7 @@ enum Command {
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
-    // The synthetic policy is tiny: candle's threaded matmul only costs time
-    // there, so runs go in parallel instead (see docs/architecture.md). Set
-    // before any thread exists; a user's own setting wins.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
+    let user_threads = std::env::var_os("RAYON_NUM_THREADS").is_some();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -69,8 +75,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The synthetic policy is tiny: candle's threaded matmul only costs time
+    // there, so runs go in parallel instead (see docs/architecture.md). The LLM
+    // commands keep rayon's default (all cores). Set before any thread exists;
+    // a user's own setting wins.
+    let synthetic = matches!(cli.command, None | Some(Command::Synthetic(_)));
+    if synthetic && !user_threads {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let result = match cli.command {
         Some(Command::Synthetic(args)) => synthetic::run(*args),
+        Some(Command::Generate(args)) => generate::run(&args),
+        Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Analyze(args)) => analyze::run(args),
         None => synthetic::run(synthetic::SyntheticArgs::default()),

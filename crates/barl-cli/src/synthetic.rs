@@ -297,7 +297,7 @@ fn prepare_out(out: &Path) -> Result<()> {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash
 /// never leaves a half-written file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(bytes)

@@ -1,0 +1,346 @@
+//! `barl eval`: a model on math benchmarks. Samples `n` responses per problem,
+//! extracts and grades the answers, and reports accuracy (mean@n), pass@k,
+//! maj@n, tokens, truncation and reflection statistics.
+//!
+//! Output folder: `<benchmark>.jsonl` (one [`EvalRecord`] per problem, flushed
+//! as it goes) and `metrics.json`. Re-running on the same folder resumes: the
+//! problems already in a benchmark's file are not sampled again.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use barl_math::data::{load_benchmark_with, LoadOptions, BENCHMARKS};
+use barl_math::evalfile::{compute_metrics, BenchmarkMetrics, EvalRecord, EvalWriter};
+use barl_math::extract::{extract_answer, ExtractOptions};
+use barl_math::grader::{grader_by_name, Grader};
+use barl_math::prompt::{Prompt, PromptBuilder, PromptStyle};
+use barl_math::reflect::ReflectionCounter;
+use barl_model::{sample, FinishReason, SampleConfig};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::UsageError;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model: a GGUF file or a Hugging Face folder
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Benchmarks, comma-separated: gsm8k, math500, aime24, aime25, amc23, minerva_math, olympiadbench, college_math (and the training sets gsm8k_train, math_train)
+    #[arg(long, value_delimiter = ',', default_value = "gsm8k")]
+    pub benchmarks: Vec<String>,
+    /// Folder holding benchmarks/ and train/ [$BARL_DATA_DIR]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Output folder; re-running on it resumes [runs/eval-N, the first N not taken]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only the first N problems of each benchmark
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Samples per problem (pass@k is reported for k = 1..n)
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
+    /// Sampling temperature; 0 is greedy (then --n must be 1)
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Nucleus sampling mass in (0, 1]
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Most new tokens per response; a response that reaches it counts as truncated
+    #[arg(long, default_value_t = 1024)]
+    pub max_new_tokens: usize,
+    /// Sequences decoded together in one batch
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Answer checker: standard or reference
+    #[arg(long, default_value = "standard")]
+    pub grader: String,
+    /// How the question is given: chat-user, chat-system or raw:TEMPLATE (with {question})
+    #[arg(long, default_value = "chat-user")]
+    pub prompt_style: String,
+    /// The answer-format instruction added to each question
+    #[arg(long)]
+    pub instruction: Option<String>,
+    /// Reflection phrases, comma-separated [wait, let me check, alternatively, verify, mistake, ...]
+    #[arg(long, value_delimiter = ',')]
+    pub phrases: Option<Vec<String>>,
+    /// Seed of the sampler
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Hide the progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One benchmark's line in metrics.json.
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    metrics: BenchmarkMetrics,
+    /// pass@k for k = 1..n (unbiased estimator, mean over problems).
+    pass_at_k: Vec<f64>,
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let usage = |m: String| anyhow::Error::from(UsageError(m));
+    if args.n == 0 {
+        return Err(usage("--n must be at least 1".into()));
+    }
+    if args.n > 1 && args.temperature == 0.0 {
+        return Err(usage(
+            "--n > 1 needs --temperature > 0 (greedy samples are identical)".into(),
+        ));
+    }
+    if !(args.temperature.is_finite() && args.temperature >= 0.0) {
+        return Err(usage("--temperature must be a number >= 0".into()));
+    }
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        return Err(usage("--top-p must be in (0, 1]".into()));
+    }
+    if args.batch_size == 0 {
+        return Err(usage("--batch-size must be at least 1".into()));
+    }
+    for b in &args.benchmarks {
+        if !BENCHMARKS.contains(&b.as_str()) {
+            return Err(usage(format!(
+                "--benchmarks: unknown benchmark `{b}` (known: {})",
+                BENCHMARKS.join(", ")
+            )));
+        }
+    }
+    let grader = grader_by_name(&args.grader).map_err(|e| usage(format!("--grader: {e}")))?;
+    let style: PromptStyle = args
+        .prompt_style
+        .parse()
+        .map_err(|e| usage(format!("--prompt-style: {e}")))?;
+    let mut builder = PromptBuilder::new(style);
+    if let Some(i) = &args.instruction {
+        builder = builder.with_instruction(i.clone());
+    }
+    let counter = match &args.phrases {
+        Some(p) => ReflectionCounter::new(p),
+        None => ReflectionCounter::default(),
+    };
+    let data_dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::var_os("BARL_DATA_DIR")
+            .map(PathBuf::from)
+            .ok_or_else(|| usage("--data-dir not given and BARL_DATA_DIR not set".into()))?,
+    };
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => first_free("runs/eval"),
+    };
+    std::fs::create_dir_all(&out).map_err(|e| usage(format!("--out {}: {e}", out.display())))?;
+
+    let engine = Engine::load(&args.model)?;
+    let mut all_records = Vec::new();
+    let started = Instant::now();
+    for bench in &args.benchmarks {
+        let loaded = load_benchmark_with(bench, &data_dir, &LoadOptions::default())?;
+        let mut problems: Vec<_> = loaded
+            .problems
+            .into_iter()
+            .filter(|p| p.has_gold())
+            .collect();
+        if let Some(limit) = args.limit {
+            problems.truncate(limit);
+        }
+        let path = out.join(format!("{bench}.jsonl"));
+        let (mut writer, done) = EvalWriter::resume(&path)?;
+        let done_ids: HashSet<String> = done.iter().map(|r| r.id.clone()).collect();
+        let mut records: Vec<EvalRecord> =
+            done.into_iter().filter(|r| r.benchmark == *bench).collect();
+        let todo: Vec<_> = problems
+            .iter()
+            .filter(|p| !done_ids.contains(&p.id))
+            .collect();
+        if !done_ids.is_empty() {
+            eprintln!(
+                "{bench}: resuming, {} problem(s) already in {}",
+                done_ids.len(),
+                path.display()
+            );
+        }
+        let bar = progress(args.quiet, todo.len(), bench);
+        let (mut hits, mut seen) = count_correct(&records);
+        // Whole problems per batch, so each record is written complete.
+        let per_batch = (args.batch_size / args.n).max(1);
+        for chunk in todo.chunks(per_batch) {
+            let mut prompts_text = Vec::new();
+            let mut ids = Vec::new();
+            for p in chunk {
+                let text = match builder.render(&p.question) {
+                    Prompt::Chat(msgs) => {
+                        let msgs: Vec<(String, String)> =
+                            msgs.into_iter().map(|m| (m.role, m.content)).collect();
+                        engine.render_chat(&msgs)?
+                    }
+                    Prompt::Raw(t) => t,
+                };
+                let chat = matches!(
+                    builder.style,
+                    PromptStyle::ChatUser | PromptStyle::ChatSystem
+                );
+                let tokens = engine.encode(&text, chat)?;
+                for _ in 0..args.n {
+                    ids.push(tokens.clone());
+                }
+                prompts_text.push(text);
+            }
+            // The seed follows the problem's position, not the batch layout.
+            let first = problems
+                .iter()
+                .position(|q| q.id == chunk[0].id)
+                .unwrap_or(0);
+            let cfg = SampleConfig {
+                max_new_tokens: args.max_new_tokens,
+                temperature: args.temperature,
+                top_p: args.top_p,
+                stop_tokens: engine.stop_tokens(),
+                seed: args.seed.wrapping_mul(1_000_003).wrapping_add(first as u64),
+                ..SampleConfig::default()
+            };
+            let completions = sample(&engine.model, &ids, &cfg)
+                .with_context(|| format!("sampling {bench} problem {}", chunk[0].id))?;
+            for (j, p) in chunk.iter().enumerate() {
+                let mine = &completions[j * args.n..(j + 1) * args.n];
+                let mut rec = EvalRecord {
+                    id: p.id.clone(),
+                    benchmark: bench.clone(),
+                    prompt: prompts_text[j].clone(),
+                    gold: p.gold.clone(),
+                    responses: Vec::new(),
+                    extracted: Vec::new(),
+                    correct: Vec::new(),
+                    tokens: Vec::new(),
+                    truncated: Vec::new(),
+                };
+                for c in mine {
+                    let text = engine.decode(&c.tokens)?;
+                    let answer = extract_answer(&text, &ExtractOptions::default());
+                    let ok = answer
+                        .as_deref()
+                        .map(|a| grader.grade(a, &p.gold).correct)
+                        .unwrap_or(false);
+                    rec.responses.push(text);
+                    rec.extracted.push(answer);
+                    rec.correct.push(ok);
+                    rec.tokens.push(c.tokens.len());
+                    rec.truncated.push(c.finish == FinishReason::Length);
+                    hits += ok as usize;
+                    seen += 1;
+                }
+                writer.write(&rec)?;
+                records.push(rec);
+            }
+            bar.inc(chunk.len() as u64);
+            bar.set_message(format!("acc {:.3}", hits as f64 / seen.max(1) as f64));
+        }
+        bar.finish_and_clear();
+        all_records.extend(records);
+    }
+    let wall = started.elapsed().as_secs_f64();
+
+    let g: &dyn Grader = grader.as_ref();
+    let equal = |a: &str, b: &str| g.grade(a, b).correct;
+    let metrics = compute_metrics(&all_records, &counter, &equal);
+    let mut reports = Vec::new();
+    for m in metrics {
+        let pass_at_k = pass_at_k_curve(&m.counts, args.n)?;
+        reports.push(Report {
+            metrics: m,
+            pass_at_k,
+        });
+    }
+    let json = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "n": args.n,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "max_new_tokens": args.max_new_tokens,
+        "grader": args.grader,
+        "wall_s": wall,
+        "benchmarks": reports,
+    });
+    crate::synthetic::write_atomic(
+        &out.join("metrics.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    print_table(&reports, args.n);
+    println!("eval: {:.1} s; results in {}", wall, out.display());
+    Ok(())
+}
+
+/// Mean over problems of the unbiased pass@k, for k = 1..n.
+fn pass_at_k_curve(counts: &[(usize, usize)], n: usize) -> Result<Vec<f64>> {
+    let scored: Vec<_> = counts.iter().filter(|(m, _)| *m >= n).collect();
+    let mut curve = Vec::with_capacity(n);
+    for k in 1..=n {
+        let mut sum = 0.0;
+        for &&(m, c) in &scored {
+            sum += barl_core::pass_at_k(m, c, k)?;
+        }
+        curve.push(if scored.is_empty() {
+            0.0
+        } else {
+            sum / scored.len() as f64
+        });
+    }
+    Ok(curve)
+}
+
+fn count_correct(records: &[EvalRecord]) -> (usize, usize) {
+    records.iter().fold((0, 0), |(h, s), r| {
+        let (n, c) = r.counts();
+        (h + c, s + n)
+    })
+}
+
+fn progress(quiet: bool, len: usize, bench: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} problems, {msg}, {elapsed} (eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(bench.to_string());
+    bar
+}
+
+fn print_table(reports: &[Report], n: usize) {
+    println!(
+        "{:<14} {:>8} {:>9} {:>8} {:>10} {:>11} {:>10} {:>11}",
+        "benchmark", "problems", "acc", "maj@n", "pass@n", "mean tok", "trunc", "reflect/resp"
+    );
+    for r in reports {
+        let m = &r.metrics;
+        println!(
+            "{:<14} {:>8} {:>9.3} {:>8.3} {:>10.3} {:>11.1} {:>10.3} {:>11.2}",
+            m.benchmark,
+            m.problems,
+            m.accuracy,
+            m.maj_at_n,
+            r.pass_at_k.get(n - 1).copied().unwrap_or(0.0),
+            m.mean_tokens,
+            m.truncation_rate,
+            m.reflection.mean_count
+        );
+    }
+}
+
+fn first_free(stem: &str) -> PathBuf {
+    (1..)
+        .map(|i| PathBuf::from(format!("{stem}-{i}")))
+        .find(|p| !Path::new(p).exists())
+        .unwrap_or_else(|| PathBuf::from(stem))
+}
