@@ -3,6 +3,7 @@
 //! The binary only parses flags and wires the library crates together.
 
 mod analyze;
+mod bench;
 mod engine;
 mod eval;
 mod generate;
@@ -44,6 +45,8 @@ enum Command {
     /// prediction or a full response (the answer is extracted first); writes each
     /// line back with `extracted`, `correct` and `reason`, and a summary to stderr.
     Grade(grade::GradeArgs),
+    /// Speed of the LLM engine on this machine (`barl bench engine --model PATH`).
+    Bench(bench::BenchArgs),
     /// Tables from `barl eval` output files (`barl analyze reflections FILE...`).
     Analyze(analyze::AnalyzeArgs),
 }
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Some(Command::Generate(args)) => generate::run(&args),
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Grade(args)) => grade::run(&args),
+        Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Analyze(args)) => analyze::run(args),
         None => synthetic::run(synthetic::SyntheticArgs::default()),
     };
