@@ -68,6 +68,9 @@ pub struct EngineBenchArgs {
     /// Also write the results as JSON here
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Sample greedily (temperature 0) instead of at temperature 1
+    #[arg(long)]
+    pub greedy: bool,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -148,12 +151,13 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
         let prompts = vec![prompt.clone(); b];
         let scfg = SampleConfig {
             max_new_tokens: a.new_tokens,
-            temperature: 1.0,
+            temperature: if a.greedy { 0.0 } else { 1.0 },
             stop_tokens: Vec::new(),
             seed: 7,
             ..SampleConfig::default()
         };
         let mut times = Vec::new();
+        let mut first = Vec::new();
         for _ in 0..a.runs {
             let (t, out) = timed(|| Ok(sample(m, &prompts, &scfg)?))?;
             let produced: usize = out.iter().map(|c| c.tokens.len()).sum();
@@ -164,6 +168,7 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
                 );
             }
             times.push(t);
+            first = out[0].tokens.clone();
         }
         let t = median(times);
         let tps = (b * a.new_tokens) as f64 / t;
@@ -172,7 +177,8 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
             b * a.new_tokens
         );
         sampling.push(
-            json!({"batch": b, "new_tokens": a.new_tokens, "seconds": t, "tokens_per_s": tps}),
+            json!({"batch": b, "new_tokens": a.new_tokens, "seconds": t, "tokens_per_s": tps,
+                "prompt_tokens": prompt.len(), "first_completion": first}),
         );
     }
     let b1 = sampling.first().and_then(|s| s["tokens_per_s"].as_f64());
@@ -308,6 +314,8 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
         "model": a.model.display().to_string(),
         "threads": threads,
         "runs": a.runs,
+        "greedy": a.greedy,
+        "prompt_ids": prompt,
         "sampling": sampling,
         "prefill": {"tokens": a.prefill_len, "seconds": prefill_t, "tokens_per_s": prefill_tps},
         "train_step": train,

@@ -86,6 +86,10 @@ fn main() -> ExitCode {
     if synthetic && !user_threads {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
+    if !synthetic {
+        // Fewer page faults on the large short-lived buffers of LLM passes.
+        barl_model::tune_allocator();
+    }
     let result = match cli.command {
         Some(Command::Synthetic(args)) => synthetic::run(*args),
         Some(Command::Generate(args)) => generate::run(&args),

@@ -687,7 +687,8 @@ fn parse_amc23(obj: &Map<String, Value>) -> Result<Parsed, String> {
 
 fn parse_minerva(obj: &Map<String, Value>) -> Result<Parsed, String> {
     let solution = get_str(obj, "solution")?;
-    let gold = crate::extract::last_boxed(solution).ok_or("key `solution` has no complete `\\boxed{...}`")?;
+    let gold = crate::extract::last_boxed(solution)
+        .ok_or("key `solution` has no complete `\\boxed{...}`")?;
     let mut meta = Map::new();
     copy_meta(obj, &["type", "solution"], &mut meta);
     Ok(Parsed {

@@ -27,47 +27,8 @@ pub struct LoadedModel {
     pub chat_template: Option<String>,
 }
 
-/// The tensors a model with this configuration has, with their shapes, in Hugging
-/// Face names (`lm_head.weight` only when the head is not tied).
-pub fn expected_tensors(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, hd) = (cfg.hidden_size, cfg.head_dim);
-    let (q, kv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
-    let mut v = vec![(
-        "model.embed_tokens.weight".to_string(),
-        vec![cfg.vocab_size, h],
-    )];
-    for i in 0..cfg.num_hidden_layers {
-        let p = format!("model.layers.{i}");
-        v.push((format!("{p}.self_attn.q_proj.weight"), vec![q, h]));
-        v.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h]));
-        v.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h]));
-        v.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q]));
-        if cfg.attention_bias {
-            v.push((format!("{p}.self_attn.q_proj.bias"), vec![q]));
-            v.push((format!("{p}.self_attn.k_proj.bias"), vec![kv]));
-            v.push((format!("{p}.self_attn.v_proj.bias"), vec![kv]));
-        }
-        v.push((
-            format!("{p}.mlp.gate_proj.weight"),
-            vec![cfg.intermediate_size, h],
-        ));
-        v.push((
-            format!("{p}.mlp.up_proj.weight"),
-            vec![cfg.intermediate_size, h],
-        ));
-        v.push((
-            format!("{p}.mlp.down_proj.weight"),
-            vec![h, cfg.intermediate_size],
-        ));
-        v.push((format!("{p}.input_layernorm.weight"), vec![h]));
-        v.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-    }
-    v.push(("model.norm.weight".to_string(), vec![h]));
-    if !cfg.tie_word_embeddings {
-        v.push(("lm_head.weight".to_string(), vec![cfg.vocab_size, h]));
-    }
-    v
-}
+/// The tensors a model of this shape has (one list, shared with the model code).
+pub use crate::layers::expected_tensors;
 
 /// Checks that `weights` has exactly the tensors of [`expected_tensors`], with the
 /// right shapes; the message names the first offending tensor.

@@ -3,11 +3,18 @@
 //! the KV cache, and the [`CausalLm`] trait the sampler and scorers run on.
 //!
 //! Every op comes in two forms chosen by [`Mode`]:
-//! - [`Mode::Train`] uses only ops that have a backward in candle (rms-norm,
-//!   rotary and softmax written out) and the weights as tracked [`Var`]s;
-//! - [`Mode::Infer`] uses candle's fused kernels (`rms_norm`, `rope`,
-//!   `softmax_last_dim`, none of which has a backward) on detached weights,
-//!   so no autograd graph is kept alive. Both agree to float round-off.
+//! - [`Mode::Train`] records the autograd graph through the weights (tracked
+//!   [`Var`]s) and uses only ops with a backward. candle's fused `rms_norm`,
+//!   `rope` and `softmax_last_dim` have none, so on the CPU the training path
+//!   uses the crate's own fused kernels, which do (`kernels::grad_ops`: masked
+//!   softmax, RMS norm, rotary, SwiGLU, log-softmax, entropy, each with its
+//!   closed-form backward, tested against the written-out forms); elsewhere
+//!   it uses the written-out forms themselves;
+//! - [`Mode::Infer`] runs on detached weights, so no graph is kept alive, and
+//!   may use forward-only kernels: candle's `rms_norm`/`rope`/`softmax`, and
+//!   `few_rows`, a matmul for the handful of rows of a decode step.
+//!
+//! Both paths agree to float round-off (tests: 1e-4 on logits).
 //!
 //! Padding convention: batches without a cache are right-padded (attention is
 //! causal, so real positions never see the padding after them); batches run
@@ -20,6 +27,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::kernels::{few_rows, grad_ops};
 use crate::{softmax_last, Arch, ModelConfig, ModelError};
 
 /// Which implementation of the forward ops to run.
@@ -49,10 +57,33 @@ pub(crate) fn rms_norm(
 
 /// [`rms_norm`] from differentiable primitives (the reference for the fused
 /// op's backward, and the training path off the CPU).
-pub(crate) fn rms_norm_written_out(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+pub(crate) fn rms_norm_written_out(
+    x: &Tensor,
+    w: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     x.broadcast_mul(&(ms + eps)?.sqrt()?.recip()?)?
         .broadcast_mul(w)
+}
+
+/// `silu(gate) * up`, fused on the CPU (with a backward).
+pub(crate) fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    if grad_ops::usable(gate) {
+        gate.contiguous()?
+            .apply_op2(&up.contiguous()?, grad_ops::SwiGlu)
+    } else {
+        gate.silu()? * up
+    }
+}
+
+/// Entropy of each row of log-probabilities `lsm` (last dim), with a backward.
+pub(crate) fn entropy(lsm: &Tensor) -> candle_core::Result<Tensor> {
+    if grad_ops::usable(lsm) {
+        lsm.contiguous()?.apply_op1(grad_ops::Entropy)
+    } else {
+        (lsm.exp()? * lsm)?.sum(D::Minus1)?.neg()
+    }
 }
 
 /// Log-softmax over the last dim with a backward; the fused CPU op when it
@@ -194,16 +225,33 @@ pub(crate) fn apply_rotary(
             };
             candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
         }
-        Mode::Train => {
-            let cos = Tensor::cat(&[cos, cos], D::Minus1)?.unsqueeze(1)?;
-            let sin = Tensor::cat(&[sin, sin], D::Minus1)?.unsqueeze(1)?;
-            let d = x.dim(D::Minus1)?;
-            let x1 = x.narrow(D::Minus1, 0, d / 2)?;
-            let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
-            let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-            x.broadcast_mul(&cos)? + rot.broadcast_mul(&sin)?
+        Mode::Train if grad_ops::usable(x) => {
+            let rows = cos.dim(0)?;
+            let op = grad_ops::Rope {
+                cos: std::sync::Arc::new(cos.flatten_all()?.to_vec1::<f32>()?),
+                sin: std::sync::Arc::new(sin.flatten_all()?.to_vec1::<f32>()?),
+                rows,
+                sign: 1.0,
+            };
+            x.contiguous()?.apply_op1(op)
         }
+        Mode::Train => rotary_written_out(x, cos, sin),
     }
+}
+
+/// [`apply_rotary`] from differentiable primitives.
+pub(crate) fn rotary_written_out(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let cos = Tensor::cat(&[cos, cos], D::Minus1)?.unsqueeze(1)?;
+    let sin = Tensor::cat(&[sin, sin], D::Minus1)?.unsqueeze(1)?;
+    let d = x.dim(D::Minus1)?;
+    let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+    let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+    let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    x.broadcast_mul(&cos)? + rot.broadcast_mul(&sin)?
 }
 
 /// Which keys each query may see.
@@ -232,7 +280,15 @@ pub(crate) fn attention(
     let (b, hq, t, d) = q.dims4()?;
     let (_, hkv, s, _) = k.dims4()?;
     let g = hq / hkv;
-    let q = (q.contiguous()? * (1.0 / (d as f64).sqrt()))?.reshape((b, hkv, g * t, d))?;
+    let scale = 1.0 / (d as f64).sqrt();
+    let fused = grad_ops::usable(q) && !matches!(mask, Mask::Additive(_));
+    // The fused softmax applies the scale itself, saving a pass over q.
+    let q = if fused {
+        q.contiguous()?
+    } else {
+        (q.contiguous()? * scale)?
+    };
+    let q = q.reshape((b, hkv, g * t, d))?;
     let att = q.matmul(&k.t()?)?; // (b, hkv, g*t, s); rows ordered (group head, query)
     let add = |m: &Tensor| -> candle_core::Result<Tensor> {
         let mb = m.dim(0)?;
@@ -242,16 +298,22 @@ pub(crate) fn attention(
     };
     let p = match mask {
         // The fused masked softmax (with a backward) serves both paths on the CPU.
-        Mask::None if grad_ops::usable(&att) => {
-            att.apply_op1(grad_ops::CausalSoftmax { t, past: s })?
-        }
-        Mask::Causal { past } if grad_ops::usable(&att) => {
-            att.apply_op1(grad_ops::CausalSoftmax { t, past: *past })?
-        }
+        Mask::None if fused => att.apply_op1(grad_ops::CausalSoftmax {
+            t,
+            past: s,
+            scale: scale as f32,
+        })?,
+        Mask::Causal { past } if fused => att.apply_op1(grad_ops::CausalSoftmax {
+            t,
+            past: *past,
+            scale: scale as f32,
+        })?,
         Mask::None => softmax(&att, mode)?,
         Mask::Causal { past } => {
             let m: Vec<f32> = (0..t)
-                .flat_map(|i| (0..s).map(move |j| if j <= past + i { 0. } else { f32::NEG_INFINITY }))
+                .flat_map(|i| {
+                    (0..s).map(move |j| if j <= past + i { 0. } else { f32::NEG_INFINITY })
+                })
                 .collect();
             softmax(&add(&Tensor::from_vec(m, (1, t, s), att.device())?)?, mode)?
         }
@@ -283,7 +345,11 @@ pub(crate) fn attention_mask(
 ) -> candle_core::Result<Mask> {
     let s = past + t;
     if left_pad.iter().all(|&p| p == 0) {
-        return Ok(if t == 1 { Mask::None } else { Mask::Causal { past } });
+        return Ok(if t == 1 {
+            Mask::None
+        } else {
+            Mask::Causal { past }
+        });
     }
     let mut m = Vec::with_capacity(left_pad.len() * t * s);
     for &p in left_pad {
@@ -420,7 +486,10 @@ impl KvCache {
         let (kb, vb) = &self.layers[layer];
         kb.slice_set(&k.contiguous()?, 2, self.len)?;
         vb.slice_set(&v.contiguous()?, 2, self.len)?;
-        Ok((kb.narrow(2, 0, self.len + t)?, vb.narrow(2, 0, self.len + t)?))
+        Ok((
+            kb.narrow(2, 0, self.len + t)?,
+            vb.narrow(2, 0, self.len + t)?,
+        ))
     }
 
     pub(crate) fn advance(&mut self, t: usize) {
@@ -452,11 +521,15 @@ impl KvCache {
                     if self.len == 0 {
                         break;
                     }
-                    if !copies.contains_key(&i) {
-                        let c = buf.narrow(0, i, 1)?.narrow(2, 0, self.len)?.force_contiguous()?;
-                        copies.insert(i, c);
-                    }
-                    dst.narrow(0, r, 1)?.slice_set(&copies[&i], 2, 0)?;
+                    let row = match copies.entry(i) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                            buf.narrow(0, i, 1)?
+                                .narrow(2, 0, self.len)?
+                                .force_contiguous()?,
+                        ),
+                    };
+                    dst.narrow(0, r, 1)?.slice_set(row, 2, 0)?;
                 }
                 Ok(dst)
             };
@@ -484,8 +557,7 @@ impl KvCache {
     /// filled columns move down to its new index and the buffers are viewed
     /// with fewer rows. Used to drop finished sequences from a batch.
     pub fn retain_rows(&mut self, keep: &[usize]) -> Result<(), ModelError> {
-        if keep.windows(2).any(|w| w[0] >= w[1]) || keep.last().is_some_and(|&r| r >= self.rows)
-        {
+        if keep.windows(2).any(|w| w[0] >= w[1]) || keep.last().is_some_and(|&r| r >= self.rows) {
             return Err(ModelError::Config(format!(
                 "retain_rows needs increasing row indices below {}",
                 self.rows
@@ -516,9 +588,41 @@ fn grow(buf: &Tensor, rows: usize, len: usize, cap: usize) -> candle_core::Resul
     let (_, h, _, d) = buf.dims4()?;
     let dst = Tensor::zeros((rows, h, cap, d), buf.dtype(), buf.device())?;
     if len > 0 {
-        dst.slice_set(&buf.narrow(0, 0, rows)?.narrow(2, 0, len)?.force_contiguous()?, 2, 0)?;
+        dst.slice_set(
+            &buf.narrow(0, 0, rows)?
+                .narrow(2, 0, len)?
+                .force_contiguous()?,
+            2,
+            0,
+        )?;
     }
     Ok(dst)
+}
+
+/// Asks glibc's malloc to keep freed memory for reuse (mmap threshold 32 MiB,
+/// no trimming) instead of handing it back to the OS. Candle allocates a
+/// fresh buffer per op; with the defaults, large ones come from new
+/// zero-filled pages each time, which cost about a fifth of a training step
+/// in page faults and page clearing. A process-wide setting, so binaries opt
+/// in by calling this once at start-up; returns whether it took effect
+/// (always false off Linux/glibc).
+pub fn tune_allocator() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        // SAFETY: mallopt only changes malloc tunables; both values are in range.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, i32::MAX) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
 }
 
 /// A causal language model the sampler and scorers can run.
@@ -580,7 +684,10 @@ pub fn expected_tensors(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     let q = cfg.num_attention_heads * cfg.head_dim;
     let kv = cfg.num_key_value_heads * cfg.head_dim;
     let bias = has_qkv_bias(cfg);
-    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![cfg.vocab_size, h])];
+    let mut out = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![cfg.vocab_size, h],
+    )];
     for i in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{i}");
         out.push((format!("{p}.input_layernorm.weight"), vec![h]));
@@ -592,9 +699,18 @@ pub fn expected_tensors(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
         }
         out.push((format!("{p}.self_attn.o_proj.weight"), vec![h, q]));
         out.push((format!("{p}.post_attention_layernorm.weight"), vec![h]));
-        out.push((format!("{p}.mlp.gate_proj.weight"), vec![cfg.intermediate_size, h]));
-        out.push((format!("{p}.mlp.up_proj.weight"), vec![cfg.intermediate_size, h]));
-        out.push((format!("{p}.mlp.down_proj.weight"), vec![h, cfg.intermediate_size]));
+        out.push((
+            format!("{p}.mlp.gate_proj.weight"),
+            vec![cfg.intermediate_size, h],
+        ));
+        out.push((
+            format!("{p}.mlp.up_proj.weight"),
+            vec![cfg.intermediate_size, h],
+        ));
+        out.push((
+            format!("{p}.mlp.down_proj.weight"),
+            vec![h, cfg.intermediate_size],
+        ));
     }
     out.push(("model.norm.weight".to_string(), vec![h]));
     if !cfg.tie_word_embeddings {
@@ -670,458 +786,6 @@ pub(crate) fn take_vars(
         .collect()
 }
 
-/// Fused CPU kernels with a backward, for the training path: a masked
-/// softmax, RMS norm and log-softmax. Each forward is one pass over the rows;
-/// each backward is the closed form written with differentiable tensor ops:
-///
-/// - softmax `y`: `dx = y * (g - sum(g * y))` (masked entries have `y = 0`);
-/// - log-softmax `y`: `dx = g - exp(y) * sum(g)`;
-/// - RMS norm `y = w * x r`, `r = (mean(x^2) + eps)^-1/2`, `u = g * w`:
-///   `dx = r (u - x r * mean(u * x r))`, `dw = sum_rows(g * x r)`.
-///
-/// They replace 5-8 elementwise ops (and as many saved activations) each,
-/// which is most of the non-matmul time and memory of a training step. Tests
-/// compare values and gradients with the written-out forms.
-mod grad_ops {
-    use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
-    use rayon::prelude::*;
-
-    /// Whether the fused ops apply (they are written for f32 on the CPU).
-    pub fn usable(x: &Tensor) -> bool {
-        x.device().is_cpu() && x.dtype() == DType::F32
-    }
-
-    fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
-        let CpuStorage::F32(v) = s else {
-            candle_core::bail!("{op}: f32 only");
-        };
-        match l.contiguous_offsets() {
-            Some((a, b)) => Ok(&v[a..b]),
-            None => candle_core::bail!("{op}: contiguous input only"),
-        }
-    }
-
-    /// Softmax over the last dim where row `r` (query `i = r % t`) keeps
-    /// only its first `past + i + 1` entries (all of them when `past` is the
-    /// row length); the rest get probability 0.
-    pub struct CausalSoftmax {
-        pub t: usize,
-        pub past: usize,
-    }
-
-    impl CustomOp1 for CausalSoftmax {
-        fn name(&self) -> &'static str {
-            "causal-softmax"
-        }
-
-        fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-            let x = slice(s, l, self.name())?;
-            let n = l.dims().last().copied().unwrap_or(1).max(1);
-            let mut y = vec![0f32; x.len()];
-            y.par_chunks_mut(n)
-                .zip(x.par_chunks(n))
-                .enumerate()
-                .for_each(|(r, (yr, xr))| {
-                    let keep = (self.past + r % self.t + 1).min(n);
-                    let m = xr[..keep].iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0f32;
-                    for (o, &v) in yr[..keep].iter_mut().zip(&xr[..keep]) {
-                        *o = (v - m).exp();
-                        sum += *o;
-                    }
-                    let inv = 1.0 / sum;
-                    yr[..keep].iter_mut().for_each(|o| *o *= inv);
-                });
-            Ok((CpuStorage::F32(y), l.shape().clone()))
-        }
-
-        fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
-            let gy = (g * y)?;
-            let s = gy.sum_keepdim(D::Minus1)?;
-            Ok(Some((gy - y.broadcast_mul(&s)?)?))
-        }
-    }
-
-    /// Log-softmax over the last dim.
-    pub struct LogSoftmax;
-
-    impl CustomOp1 for LogSoftmax {
-        fn name(&self) -> &'static str {
-            "log-softmax"
-        }
-
-        fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-            let x = slice(s, l, self.name())?;
-            let n = l.dims().last().copied().unwrap_or(1).max(1);
-            let mut y = vec![0f32; x.len()];
-            y.par_chunks_mut(n).zip(x.par_chunks(n)).for_each(|(yr, xr)| {
-                let m = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = xr.iter().map(|&v| (v - m).exp()).sum();
-                let lse = m + sum.ln();
-                for (o, &v) in yr.iter_mut().zip(xr) {
-                    *o = v - lse;
-                }
-            });
-            Ok((CpuStorage::F32(y), l.shape().clone()))
-        }
-
-        fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
-            let s = g.sum_keepdim(D::Minus1)?;
-            Ok(Some((g - y.exp()?.broadcast_mul(&s)?)?))
-        }
-    }
-
-    /// RMS norm over the last dim of `x` with weight `w`.
-    pub struct RmsNorm {
-        pub eps: f64,
-    }
-
-    impl CustomOp2 for RmsNorm {
-        fn name(&self) -> &'static str {
-            "rms-norm-with-grad"
-        }
-
-        fn cpu_fwd(
-            &self,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> candle_core::Result<(CpuStorage, Shape)> {
-            let x = slice(s1, l1, self.name())?;
-            let w = slice(s2, l2, self.name())?;
-            let n = w.len();
-            if l1.dims().last() != Some(&n) {
-                candle_core::bail!("rms-norm: weight of {n} for input {:?}", l1.dims());
-            }
-            let mut y = vec![0f32; x.len()];
-            y.par_chunks_mut(n).zip(x.par_chunks(n)).for_each(|(yr, xr)| {
-                let ms = xr.iter().map(|&v| v * v).sum::<f32>() / n as f32;
-                let r = 1.0 / (ms + self.eps as f32).sqrt();
-                for ((o, &v), &wi) in yr.iter_mut().zip(xr).zip(w) {
-                    *o = v * r * wi;
-                }
-            });
-            Ok((CpuStorage::F32(y), l1.shape().clone()))
-        }
-
-        fn bwd(
-            &self,
-            x: &Tensor,
-            w: &Tensor,
-            _y: &Tensor,
-            g: &Tensor,
-        ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-            let r = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?.sqrt()?.recip()?;
-            let xh = x.broadcast_mul(&r)?;
-            let u = g.broadcast_mul(w)?;
-            let dot = (&u * &xh)?.mean_keepdim(D::Minus1)?;
-            let dx = (u - xh.broadcast_mul(&dot)?)?.broadcast_mul(&r)?;
-            let n = w.dim(0)?;
-            let dw = (g * xh)?.reshape(((), n))?.sum(0)?;
-            Ok((Some(dx), Some(dw)))
-        }
-    }
-}
-
-/// `x W^T` for few rows on the CPU, for decoding.
-///
-/// candle's matmul (the `gemm` crate) packs the whole weight matrix on every
-/// call, which dominates when `x` has only a handful of rows (one per
-/// sequence in a decode step). This kernel instead streams each weight row
-/// once and takes its dot products with all rows of `x` while it is in cache:
-/// a 4x2 (or 1x8) register block of 8-lane accumulators, compiled for
-/// AVX2+FMA when the CPU has them, parallel over blocks of weight rows.
-/// Forward only (no backward): used on the inference path.
-mod few_rows {
-    use candle_core::{CpuStorage, CustomOp2, Layout, Shape};
-    use rayon::prelude::*;
-
-    /// Up to this many rows of `x` the kernel beats `gemm` (measured on Zen 4:
-    /// 80-95 GFLOPS per core for 4-128 rows against gemm's 24-60 below 64 rows).
-    pub const MAX_ROWS: usize = 64;
-
-    /// Weight rows per parallel task (a 64 x 1536 f32 block is 384 KiB).
-    const BLOCK: usize = 64;
-
-    pub struct XWt;
-
-    impl CustomOp2 for XWt {
-        fn name(&self) -> &'static str {
-            "x-wt-few-rows"
-        }
-
-        fn cpu_fwd(
-            &self,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> candle_core::Result<(CpuStorage, Shape)> {
-            let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
-                candle_core::bail!("x-wt-few-rows: f32 only");
-            };
-            let (Some((xa, xb)), Some((wa, wb))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-            else {
-                candle_core::bail!("x-wt-few-rows: contiguous inputs only");
-            };
-            let (m, k) = l1.shape().dims2()?;
-            let (n, k2) = l2.shape().dims2()?;
-            if k != k2 {
-                candle_core::bail!("x-wt-few-rows: inner dims {k} and {k2} differ");
-            }
-            let y = x_wt(&x[xa..xb], &w[wa..wb], m, k, n);
-            Ok((CpuStorage::F32(y), Shape::from((m, n))))
-        }
-    }
-
-    /// `y (m, n) = x (m, k) w^T` with `w` `(n, k)`, both row-major.
-    pub fn x_wt(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
-        let blocks: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(BLOCK))
-            .into_par_iter()
-            .map(|b| {
-                let j0 = b * BLOCK;
-                let j1 = (j0 + BLOCK).min(n);
-                let mut out = vec![0f32; m * (j1 - j0)];
-                block(x, w, m, k, j0, j1, &mut out);
-                (j0, out)
-            })
-            .collect();
-        let mut y = vec![0f32; m * n];
-        for (j0, out) in blocks {
-            let nb = out.len() / m.max(1);
-            for r in 0..m {
-                y[r * n + j0..r * n + j0 + nb].copy_from_slice(&out[r * nb..(r + 1) * nb]);
-            }
-        }
-        y
-    }
-
-    /// Columns `j0..j1` of `y`, written to `out` `(m, j1 - j0)`.
-    fn block(x: &[f32], w: &[f32], m: usize, k: usize, j0: usize, j1: usize, out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F; `avx512::block` reads only
-                // inside `x` (m rows of k), `w` (rows j0..j1 of k) and `out`.
-                unsafe { avx512::block(x, w, m, k, j0, j1, out) };
-                return;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: as above, for AVX2 and FMA.
-                unsafe { avx2::block(x, w, m, k, j0, j1, out) };
-                return;
-            }
-        }
-        let nb = j1 - j0;
-        for r in 0..m {
-            let xr = &x[r * k..(r + 1) * k];
-            for j in j0..j1 {
-                let wr = &w[j * k..(j + 1) * k];
-                out[r * nb + j - j0] = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
-            }
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    mod avx2 {
-        use std::arch::x86_64::*;
-
-        /// See `super::block`. 4 x-rows by 2 w-rows (8 accumulators) where
-        /// possible, else 1 x-row by 8 w-rows; each accumulator is 8 lanes.
-        #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn block(
-            x: &[f32],
-            w: &[f32],
-            m: usize,
-            k: usize,
-            j0: usize,
-            j1: usize,
-            out: &mut [f32],
-        ) {
-            let nb = j1 - j0;
-            let xp = |r: usize| x.as_ptr().add(r * k);
-            let wp = |j: usize| w.as_ptr().add(j * k);
-            let mut r = 0;
-            while r + 4 <= m {
-                let xs = [xp(r), xp(r + 1), xp(r + 2), xp(r + 3)];
-                let mut j = j0;
-                while j + 2 <= j1 {
-                    let d = dots::<4, 2>(xs, [wp(j), wp(j + 1)], k);
-                    for (a, dr) in d.iter().enumerate() {
-                        out[(r + a) * nb + j - j0] = dr[0];
-                        out[(r + a) * nb + j + 1 - j0] = dr[1];
-                    }
-                    j += 2;
-                }
-                if j < j1 {
-                    let d = dots::<4, 1>(xs, [wp(j)], k);
-                    for (a, dr) in d.iter().enumerate() {
-                        out[(r + a) * nb + j - j0] = dr[0];
-                    }
-                }
-                r += 4;
-            }
-            while r < m {
-                let mut j = j0;
-                while j + 8 <= j1 {
-                    let ws = std::array::from_fn(|c| wp(j + c));
-                    let d = dots::<1, 8>([xp(r)], ws, k);
-                    out[r * nb + j - j0..r * nb + j + 8 - j0].copy_from_slice(&d[0]);
-                    j += 8;
-                }
-                while j < j1 {
-                    out[r * nb + j - j0] = dots::<1, 1>([xp(r)], [wp(j)], k)[0][0];
-                    j += 1;
-                }
-                r += 1;
-            }
-        }
-
-        /// All `R x C` dot products of the length-`k` rows at `xs` and `ws`.
-        #[inline(always)]
-        unsafe fn dots<const R: usize, const C: usize>(
-            xs: [*const f32; R],
-            ws: [*const f32; C],
-            k: usize,
-        ) -> [[f32; C]; R] {
-            let mut acc = [[_mm256_setzero_ps(); C]; R];
-            let mut i = 0;
-            while i + 8 <= k {
-                let xv: [__m256; R] = std::array::from_fn(|r| _mm256_loadu_ps(xs[r].add(i)));
-                for c in 0..C {
-                    let wv = _mm256_loadu_ps(ws[c].add(i));
-                    for r in 0..R {
-                        acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
-                    }
-                }
-                i += 8;
-            }
-            let mut y = [[0f32; C]; R];
-            for r in 0..R {
-                for c in 0..C {
-                    // Horizontal sum of the 8 lanes, then the scalar tail.
-                    let v = acc[r][c];
-                    let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-                    let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-                    let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-                    let mut s = _mm_cvtss_f32(s1);
-                    for t in i..k {
-                        s += *xs[r].add(t) * *ws[c].add(t);
-                    }
-                    y[r][c] = s;
-                }
-            }
-            y
-        }
-    }
-
-    /// The same kernel with 16-lane registers: 4 x-rows by 4 w-rows (16
-    /// accumulators, which AVX-512's 32 registers hold).
-    #[cfg(target_arch = "x86_64")]
-    mod avx512 {
-        use std::arch::x86_64::*;
-
-        #[target_feature(enable = "avx512f")]
-        pub unsafe fn block(
-            x: &[f32],
-            w: &[f32],
-            m: usize,
-            k: usize,
-            j0: usize,
-            j1: usize,
-            out: &mut [f32],
-        ) {
-            let nb = j1 - j0;
-            let xp = |r: usize| x.as_ptr().add(r * k);
-            let wp = |j: usize| w.as_ptr().add(j * k);
-            let mut r = 0;
-            while r + 4 <= m {
-                let xs = [xp(r), xp(r + 1), xp(r + 2), xp(r + 3)];
-                let mut j = j0;
-                while j + 4 <= j1 {
-                    let d = dots::<4, 4>(xs, [wp(j), wp(j + 1), wp(j + 2), wp(j + 3)], k);
-                    for (a, dr) in d.iter().enumerate() {
-                        out[(r + a) * nb + j - j0..(r + a) * nb + j + 4 - j0].copy_from_slice(dr);
-                    }
-                    j += 4;
-                }
-                while j < j1 {
-                    let d = dots::<4, 1>(xs, [wp(j)], k);
-                    for (a, dr) in d.iter().enumerate() {
-                        out[(r + a) * nb + j - j0] = dr[0];
-                    }
-                    j += 1;
-                }
-                r += 4;
-            }
-            while r < m {
-                let mut j = j0;
-                while j + 8 <= j1 {
-                    let ws = std::array::from_fn(|c| wp(j + c));
-                    let d = dots::<1, 8>([xp(r)], ws, k);
-                    out[r * nb + j - j0..r * nb + j + 8 - j0].copy_from_slice(&d[0]);
-                    j += 8;
-                }
-                while j < j1 {
-                    out[r * nb + j - j0] = dots::<1, 1>([xp(r)], [wp(j)], k)[0][0];
-                    j += 1;
-                }
-                r += 1;
-            }
-        }
-
-        #[inline(always)]
-        unsafe fn dots<const R: usize, const C: usize>(
-            xs: [*const f32; R],
-            ws: [*const f32; C],
-            k: usize,
-        ) -> [[f32; C]; R] {
-            let mut acc = [[_mm512_setzero_ps(); C]; R];
-            let mut i = 0;
-            while i + 16 <= k {
-                let xv: [__m512; R] = std::array::from_fn(|r| _mm512_loadu_ps(xs[r].add(i)));
-                for c in 0..C {
-                    let wv = _mm512_loadu_ps(ws[c].add(i));
-                    for r in 0..R {
-                        acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
-                    }
-                }
-                i += 16;
-            }
-            let mut y = [[0f32; C]; R];
-            for r in 0..R {
-                for c in 0..C {
-                    let mut s = _mm512_reduce_add_ps(acc[r][c]);
-                    for t in i..k {
-                        s += *xs[r].add(t) * *ws[c].add(t);
-                    }
-                    y[r][c] = s;
-                }
-            }
-            y
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn matches_the_plain_triple_loop() {
-            // Sizes that leave remainders everywhere: rows 4+3, columns 2k+1, k 8j+5.
-            let (m, k, n) = (7, 21, 69);
-            let x: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0).collect();
-            let w: Vec<f32> = (0..n * k).map(|i| ((i * 53 % 13) as f32 - 6.0) / 5.0).collect();
-            let y = super::x_wt(&x, &w, m, k, n);
-            for r in 0..m {
-                for j in 0..n {
-                    let want: f64 = (0..k).map(|t| x[r * k + t] as f64 * w[j * k + t] as f64).sum();
-                    assert!((y[r * n + j] as f64 - want).abs() < 1e-4, "{r} {j}");
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1157,14 +821,24 @@ mod tests {
             .unwrap()
             .reshape((1, 2, 3, 4))
             .unwrap();
-        let (cos, sin) = Rotary { inv_freq: vec![1.0, 0.01] }
-            .cos_sin(&[0, 1, 2], 1, 3, &dev)
-            .unwrap();
+        let (cos, sin) = Rotary {
+            inv_freq: vec![1.0, 0.01],
+        }
+        .cos_sin(&[0, 1, 2], 1, 3, &dev)
+        .unwrap();
         let a = apply_rotary(&q, &cos, &sin, Mode::Train).unwrap();
         let b = apply_rotary(&q, &cos, &sin, Mode::Infer).unwrap();
         assert!(close(&a, &b) < 1e-6);
         // Position 1, head 0: x = [4, 5, 6, 7], angle 1 and 0.01.
-        let r = a.get(0).unwrap().get(0).unwrap().get(1).unwrap().to_vec1::<f32>().unwrap();
+        let r = a
+            .get(0)
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .get(1)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let (c, s) = (1f32.cos(), 1f32.sin());
         assert!((r[0] - (4.0 * c - 6.0 * s)).abs() < 1e-5);
         assert!((r[2] - (6.0 * c + 4.0 * s)).abs() < 1e-5);
@@ -1178,7 +852,9 @@ mod tests {
         written: impl Fn(&Tensor) -> Tensor,
     ) {
         let n: usize = shape.iter().product();
-        let data: Vec<f32> = (0..n).map(|i| ((i * 7919 % 101) as f32 - 50.0) / 20.0).collect();
+        let data: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919 % 101) as f32 - 50.0) / 20.0)
+            .collect();
         let x = Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu).unwrap()).unwrap();
         let run = |f: &dyn Fn(&Tensor) -> Tensor| {
             let y = f(x.as_tensor());
@@ -1193,7 +869,15 @@ mod tests {
         let (yb, gb) = run(&written);
         assert!(close(&ya, &yb) < 1e-5, "values {}", close(&ya, &yb));
         assert!(close(&ga, &gb) < 1e-4, "gradients {}", close(&ga, &gb));
-        assert!(gb.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0);
+        assert!(
+            gb.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
     }
 
     #[test]
@@ -1206,13 +890,71 @@ mod tests {
         let mask = Tensor::from_vec(mask, (5, 7), &dev).unwrap();
         compare_grads(
             &[2, 3, 5, 7],
-            |x| x.apply_op1(grad_ops::CausalSoftmax { t: 5, past: 2 }).unwrap(),
+            |x| {
+                x.apply_op1(grad_ops::CausalSoftmax {
+                    t: 5,
+                    past: 2,
+                    scale: 1.0,
+                })
+                .unwrap()
+            },
             |x| softmax_last(&x.broadcast_add(&mask).unwrap()).unwrap(),
         );
         compare_grads(
             &[4, 9],
             |x| x.apply_op1(grad_ops::LogSoftmax).unwrap(),
             |x| crate::log_softmax_last(x).unwrap(),
+        );
+        compare_grads(
+            &[2, 3, 5, 7],
+            |x| {
+                x.apply_op1(grad_ops::CausalSoftmax {
+                    t: 5,
+                    past: 7,
+                    scale: 0.5,
+                })
+                .unwrap()
+            },
+            |x| softmax_last(&(x * 0.5).unwrap()).unwrap(),
+        );
+        compare_grads(
+            &[3, 10],
+            |x| entropy(x).unwrap(),
+            |x| {
+                (x.exp().unwrap() * x)
+                    .unwrap()
+                    .sum(1)
+                    .unwrap()
+                    .neg()
+                    .unwrap()
+            },
+        );
+        let up = Tensor::from_vec(
+            (0..30).map(|i| (i % 7) as f32 - 3.0).collect(),
+            (3, 10),
+            &dev,
+        )
+        .unwrap();
+        compare_grads(
+            &[3, 10],
+            |x| swiglu(x, &up).unwrap(),
+            |x| (x.silu().unwrap() * &up).unwrap(),
+        );
+        compare_grads(
+            &[3, 10],
+            |x| swiglu(&up, x).unwrap(),
+            |x| (up.silu().unwrap() * x).unwrap(),
+        );
+        // Rotary with per-row angles (rows = B = 2), T = 3, D = 4.
+        let (cos, sin) = Rotary {
+            inv_freq: vec![1.0, 0.1],
+        }
+        .cos_sin(&[0, 1, 2, 5, 6, 7], 2, 3, &dev)
+        .unwrap();
+        compare_grads(
+            &[2, 2, 3, 4],
+            |x| apply_rotary(x, &cos, &sin, Mode::Train).unwrap(),
+            |x| rotary_written_out(x, &cos, &sin).unwrap(),
         );
         // RMS norm: gradients for x here, for the weight below.
         let w = Tensor::from_vec((0..8).map(|i| 0.5 + i as f32 / 8.0).collect(), 8, &dev).unwrap();
@@ -1221,8 +963,12 @@ mod tests {
             |x| x.apply_op2(&w, grad_ops::RmsNorm { eps: 1e-5 }).unwrap(),
             |x| rms_norm_written_out(x, &w, 1e-5).unwrap(),
         );
-        let x = Tensor::from_vec((0..48).map(|i| (i % 11) as f32 - 5.0).collect(), (6, 8), &dev)
-            .unwrap();
+        let x = Tensor::from_vec(
+            (0..48).map(|i| (i % 11) as f32 - 5.0).collect(),
+            (6, 8),
+            &dev,
+        )
+        .unwrap();
         compare_grads(
             &[8],
             |w| x.apply_op2(w, grad_ops::RmsNorm { eps: 1e-5 }).unwrap(),
@@ -1239,10 +985,26 @@ mod tests {
         let m = m.to_vec3::<f32>().unwrap();
         let ninf = f32::NEG_INFINITY;
         // Row 0 has one pad: column 0 is seen only by itself.
-        assert_eq!(m[0], vec![vec![0., ninf, ninf], vec![ninf, 0., ninf], vec![ninf, 0., 0.]]);
-        assert_eq!(m[1], vec![vec![0., ninf, ninf], vec![0., 0., ninf], vec![0., 0., 0.]]);
-        assert!(matches!(attention_mask(&[0, 0], 4, 1, &dev).unwrap(), Mask::None));
-        assert!(matches!(attention_mask(&[0, 0], 4, 2, &dev).unwrap(), Mask::Causal { past: 4 }));
+        assert_eq!(
+            m[0],
+            vec![
+                vec![0., ninf, ninf],
+                vec![ninf, 0., ninf],
+                vec![ninf, 0., 0.]
+            ]
+        );
+        assert_eq!(
+            m[1],
+            vec![vec![0., ninf, ninf], vec![0., 0., ninf], vec![0., 0., 0.]]
+        );
+        assert!(matches!(
+            attention_mask(&[0, 0], 4, 1, &dev).unwrap(),
+            Mask::None
+        ));
+        assert!(matches!(
+            attention_mask(&[0, 0], 4, 2, &dev).unwrap(),
+            Mask::Causal { past: 4 }
+        ));
         assert_eq!(positions(&[0, 0], 2, 2), (vec![2, 3], 1));
         // Row 0: columns 1, 2 are pad, first real token; row 1 is unpadded.
         assert_eq!(positions(&[2, 0], 1, 2), (vec![0, 0, 1, 2], 2));

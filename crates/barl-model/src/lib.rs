@@ -1,9 +1,16 @@
 //! Trainable causal transformers for barl.
 //!
-//! For now: [`tiny_gpt::TinyGpt`], the small GPT trained from scratch in the
-//! synthetic experiment. Hugging Face Llama and Qwen2 follow, one file per
-//! architecture, sharing the same conventions: the training path uses only ops
-//! that have a backward in candle, and the KV cache is an explicit value.
+//! - Hugging Face Llama ([`llama`]) and Qwen2 ([`qwen2`]), one file per
+//!   architecture over shared blocks ([`layers`]); [`AnyModel`] picks one from the
+//!   config. [`Mode::Train`] uses only ops with a backward (on the CPU, fused
+//!   kernels whose backward is checked against the written-out maths);
+//!   [`Mode::Infer`] may use faster kernels; both agree to 1e-4.
+//! - Loading: GGUF ([`gguf`], dequantized to f32, q/k un-permuted) and Hugging
+//!   Face folders ([`hf`], also saving); the tokenizer ([`tokenizer`]) and chat
+//!   templates ([`chat`]).
+//! - Running: batched sampling with a KV cache ([`sample`]), per-token log-probs
+//!   with or without gradients and prefix scoring for BARL's probes ([`score`]).
+//! - [`tiny_gpt::TinyGpt`], the small GPT of the synthetic experiment.
 
 pub mod config;
 pub mod tiny_gpt;
@@ -15,24 +22,25 @@ pub mod hf;
 pub mod tokenizer;
 
 // Llama / Qwen2 models and what runs them.
+mod kernels;
 pub mod layers;
 pub mod llama;
 pub mod qwen2;
 pub mod sample;
 pub mod score;
 
-pub use config::{Arch, Llama3RopeScaling, ModelConfig};
 pub use chat::{render_chat, ChatMessage};
+pub use config::{Arch, Llama3RopeScaling, ModelConfig};
 pub use gguf::load_gguf;
 pub use hf::{load_hf_folder, save_hf_folder, LoadedModel};
 pub use tokenizer::Tokenizer;
 
-pub use tiny_gpt::{log_softmax_last, softmax_last, KvCache, TinyGpt, TinyGptConfig};
-pub use layers::{expected_tensors, random_weights, CausalLm, Mode};
+pub use layers::{expected_tensors, random_weights, tune_allocator, CausalLm, Mode};
 pub use llama::Llama;
 pub use qwen2::{AnyModel, Qwen2};
 pub use sample::{sample, Completion, FinishReason, LogProbKind, SampleConfig};
 pub use score::{score, score_no_grad, PrefixScorer, TokenScores};
+pub use tiny_gpt::{log_softmax_last, softmax_last, KvCache, TinyGpt, TinyGptConfig};
 
 /// What can go wrong building or running a model.
 #[derive(Debug, thiserror::Error)]

@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use candle_core::{Device, Module, Tensor, Var};
 
 use crate::layers::{
-    apply_rotary, attention, attention_mask, positions, rms_norm, take_vars, CausalLm, KvCache,
-    Linear, Mask, Mode, Rotary,
+    apply_rotary, attention, attention_mask, positions, rms_norm, swiglu, take_vars, CausalLm,
+    KvCache, Linear, Mask, Mode, Rotary,
 };
 use crate::{Arch, ModelConfig, ModelError};
 
@@ -115,9 +115,8 @@ impl Llama {
             .map(|(n, v)| (n.as_str(), v.as_tensor().clone()))
             .collect();
         let get = |n: &str| by_name.get(n).cloned();
-        let need = |n: String| {
-            get(&n).ok_or_else(|| ModelError::Config(format!("missing tensor {n}")))
-        };
+        let need =
+            |n: String| get(&n).ok_or_else(|| ModelError::Config(format!("missing tensor {n}")));
         let linear = |p: String| -> Result<Linear, ModelError> {
             Ok(Linear {
                 weight: need(format!("{p}.weight"))?,
@@ -183,7 +182,9 @@ impl Llama {
         let c = &self.cfg;
         let (b, t, _) = x.dims3()?;
         let heads = |y: Tensor, n: usize| -> candle_core::Result<Tensor> {
-            y.reshape((b, t, n, c.head_dim))?.transpose(1, 2)?.contiguous()
+            y.reshape((b, t, n, c.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let n = rms_norm(x, &w.input_norm, c.rms_norm_eps, mode)?;
         let q = heads(w.q.forward(&n, mode)?, c.num_attention_heads)?;
@@ -198,7 +199,7 @@ impl Llama {
         let y = attention(&q, &k, &v, mask, mode)?;
         let x = (x + w.o.forward(&y, mode)?)?;
         let n = rms_norm(&x, &w.post_norm, c.rms_norm_eps, mode)?;
-        let m = (w.gate.forward(&n, mode)?.silu()? * w.up.forward(&n, mode)?)?;
+        let m = swiglu(&w.gate.forward(&n, mode)?, &w.up.forward(&n, mode)?)?;
         x + w.down.forward(&m, mode)?
     }
 }
@@ -249,16 +250,7 @@ impl CausalLm for Llama {
             .forward(tokens)
             .map_err(|e| ModelError::Config(format!("token ids: {e}")))?;
         for (li, lw) in w.layers.iter().enumerate() {
-            x = self.layer(
-                li,
-                lw,
-                &x,
-                &cos,
-                &sin,
-                &mask,
-                cache.as_deref_mut(),
-                mode,
-            )?;
+            x = self.layer(li, lw, &x, &cos, &sin, &mask, cache.as_deref_mut(), mode)?;
         }
         if let Some(c) = cache {
             c.advance(t);

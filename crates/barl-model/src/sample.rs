@@ -24,6 +24,7 @@
 use candle_core::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::layers::{CausalLm, KvCache, Mode};
 use crate::score::check_ids;
@@ -159,12 +160,11 @@ where
         flat[i * width + pad..(i + 1) * width].copy_from_slice(p);
         pads.push(pad);
     }
-    let mut cache =
-        KvCache::with_left_padding(model.config(), pads, width + cfg.max_new_tokens);
+    let mut cache = KvCache::with_left_padding(model.config(), pads, width + cfg.max_new_tokens);
     let mut logits = last_logits(model, &Tensor::from_vec(flat, (n, width), dev)?, &mut cache)?;
     // `rows[r]` is the prompt index of cache row `r`.
+    // Cache row `r` holds prompt `rows[r]`, which draws from `rngs[r]`.
     let mut rows: Vec<usize> = (0..n).collect();
-    let mut done = vec![false; n];
     let mut rngs: Vec<ChaCha8Rng> = (0..n)
         .map(|i| {
             let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -172,14 +172,22 @@ where
             r
         })
         .collect();
+    let mut done = vec![false; n];
     loop {
+        // Token choice is independent per row: run the rows in parallel.
+        let picks: Vec<Option<(u32, f32)>> = rngs
+            .par_iter_mut()
+            .zip(logits.par_chunks(vocab))
+            .zip(rows.par_iter())
+            .map(|((rng, z), &i)| (!done[i]).then(|| choose(z, cfg, rng)))
+            .collect();
         let mut next = Vec::with_capacity(rows.len());
-        for (r, &i) in rows.iter().enumerate() {
-            if done[i] {
-                next.push(0); // a finished row awaiting compaction; output unused
+        for (&i, pick) in rows.iter().zip(picks) {
+            // A finished row awaiting compaction gets a dummy token.
+            let Some((tok, lp)) = pick else {
+                next.push(0);
                 continue;
-            }
-            let (tok, lp) = choose(&logits[r * vocab..(r + 1) * vocab], cfg, &mut rngs[i]);
+            };
             let c = &mut out[i];
             c.tokens.push(tok);
             c.logprobs.push(lp);
@@ -200,6 +208,11 @@ where
             cache.retain_rows(&keep)?;
             next = keep.iter().map(|&r| next[r]).collect();
             rows = keep.iter().map(|&r| rows[r]).collect();
+            let mut old: Vec<Option<ChaCha8Rng>> = rngs.into_iter().map(Some).collect();
+            rngs = keep
+                .iter()
+                .map(|&r| old[r].take().expect("kept once"))
+                .collect();
         }
         let step = Tensor::from_vec(next, (rows.len(), 1), dev)?;
         logits = last_logits(model, &step, &mut cache)?;
@@ -220,16 +233,17 @@ fn last_logits<M: CausalLm + ?Sized>(
     Ok(z.flatten_all()?.to_vec1::<f32>()?)
 }
 
-/// `log sum_i exp(z_i)`, computed stably in f64.
-fn log_sum_exp(z: &[f32]) -> f64 {
-    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    m + z.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
+/// `sum_i exp(z_i - max)` (accumulated in f64) and `max`.
+fn exp_sum(z: &[f32]) -> (f64, f32) {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (z.iter().map(|&x| (x - m).exp() as f64).sum(), m)
 }
 
 /// Picks the next token from one row of logits; returns it with the log-prob
 /// [`SampleConfig::logprobs`] asks for.
 fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
-    let model_lp = |tok: usize| (z[tok] as f64 - log_sum_exp(z)) as f32;
+    // log softmax(z)[tok] = z[tok] - max - ln sum exp(z - max)
+    let model_lp = |tok: usize, sum: f64, max: f32| ((z[tok] - max) as f64 - sum.ln()) as f32;
     if cfg.temperature == 0.0 {
         let mut best = 0;
         for (i, &x) in z.iter().enumerate() {
@@ -238,21 +252,30 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
             }
         }
         let lp = match cfg.logprobs {
-            LogProbKind::Model => model_lp(best),
+            LogProbKind::Model => {
+                let (sum, max) = exp_sum(z);
+                model_lp(best, sum, max)
+            }
             LogProbKind::Sampling => 0.0,
         };
         return (best as u32, lp);
     }
     // Candidates as (unnormalised probability, id), probabilities relative
     // to the largest scaled logit.
-    let inv_t = 1.0 / cfg.temperature as f64;
-    let zmax = z.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let mut cand: Vec<(f64, u32)> = z
+    let inv_t = 1.0 / cfg.temperature;
+    let zmax = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut cand: Vec<(f32, u32)> = z
         .iter()
         .enumerate()
-        .map(|(i, &x)| (((x as f64 - zmax) * inv_t).exp(), i as u32))
+        .map(|(i, &x)| (((x - zmax) * inv_t).exp(), i as u32))
         .collect();
-    let desc = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    // At temperature 1 these are the softmax numerators: reuse their sum.
+    let model_sum = if cfg.temperature == 1.0 && cfg.logprobs == LogProbKind::Model {
+        Some(cand.iter().map(|c| c.0 as f64).sum::<f64>())
+    } else {
+        None
+    };
+    let desc = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
     if cfg.top_k > 0 && cfg.top_k < cand.len() {
         cand.select_nth_unstable_by(cfg.top_k - 1, desc);
         cand.truncate(cfg.top_k);
@@ -260,7 +283,7 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
     if cfg.top_p < 1.0 {
         // The nucleus lies within the m most probable candidates as soon as
         // their mass reaches top_p; grow m until it does, sorting only them.
-        let total: f64 = cand.iter().map(|c| c.0).sum();
+        let total: f64 = cand.iter().map(|c| c.0 as f64).sum();
         let goal = cfg.top_p as f64 * total;
         let mut m = cand.len().min(64);
         loop {
@@ -270,7 +293,7 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
             cand[..m].sort_unstable_by(desc);
             let mut acc = 0.0;
             let cut = cand[..m].iter().position(|c| {
-                acc += c.0;
+                acc += c.0 as f64;
                 acc >= goal
             });
             match cut {
@@ -283,20 +306,26 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
             }
         }
     }
-    let mass: f64 = cand.iter().map(|c| c.0).sum();
+    let mass: f64 = cand.iter().map(|c| c.0 as f64).sum();
     let u = rng.gen::<f64>() * mass;
     let mut acc = 0.0;
     let mut pick = cand[cand.len() - 1];
     for &c in &cand {
-        acc += c.0;
+        acc += c.0 as f64;
         if u < acc {
             pick = c;
             break;
         }
     }
     let lp = match cfg.logprobs {
-        LogProbKind::Model => model_lp(pick.1 as usize),
-        LogProbKind::Sampling => (pick.0 / mass).ln() as f32,
+        LogProbKind::Model => {
+            let (sum, max) = match model_sum {
+                Some(sum) => (sum, zmax),
+                None => exp_sum(z),
+            };
+            model_lp(pick.1 as usize, sum, max)
+        }
+        LogProbKind::Sampling => (pick.0 as f64 / mass).ln() as f32,
     };
     (pick.1, lp)
 }

@@ -14,7 +14,7 @@
 
 use candle_core::{DType, Tensor};
 
-use crate::layers::{log_softmax, CausalLm, KvCache, Mode};
+use crate::layers::{entropy, log_softmax, CausalLm, KvCache, Mode};
 use crate::ModelError;
 
 /// Per-token results of [`score`], each `(B, L)` with `L` the longest
@@ -156,7 +156,7 @@ where
     };
     let logprobs = place(&lsm.gather(&targets, 1)?.squeeze(1)?)?;
     let entropy = if want_entropy {
-        let h = (lsm.exp()? * &lsm)?.sum(1)?.neg()?;
+        let h = entropy(&lsm)?;
         Some(place(&h)?)
     } else {
         None
@@ -220,7 +220,9 @@ impl<'m, M: CausalLm + ?Sized> PrefixScorer<'m, M> {
         check_ids(chunk, self.model.config().vocab_size, "prefix chunk")?;
         let dev = self.model.device();
         let toks = Tensor::from_vec(chunk.to_vec(), (1, chunk.len()), dev)?;
-        let h = self.model.hidden(&toks, Some(&mut self.cache), Mode::Infer)?;
+        let h = self
+            .model
+            .hidden(&toks, Some(&mut self.cache), Mode::Infer)?;
         let last = h.narrow(1, chunk.len() - 1, 1)?;
         let lsm = log_softmax(&self.model.logits(&last, Mode::Infer)?)?;
         self.next = lsm.flatten_all()?.to_vec1::<f32>()?;
@@ -237,7 +239,11 @@ impl<'m, M: CausalLm + ?Sized> PrefixScorer<'m, M> {
         // The first token of each continuation is predicted by the prefix alone.
         let mut total: Vec<f64> = conts
             .iter()
-            .map(|c| c.as_ref().first().map_or(0.0, |&t| self.next[t as usize] as f64))
+            .map(|c| {
+                c.as_ref()
+                    .first()
+                    .map_or(0.0, |&t| self.next[t as usize] as f64)
+            })
             .collect();
         let width = conts.iter().map(|c| c.as_ref().len()).max().unwrap_or(0);
         if width < 2 {
