@@ -715,3 +715,43 @@ fn smollm2_gguf_logits_match_candle_quantized_llama() {
     eprintln!("greedy answer: {text:?} ({:?})", out.finish);
     assert!(text.contains("Paris"), "{text:?}");
 }
+
+/// The acceptance check for saved folders: a random Qwen2 saved as a Hugging
+/// Face folder, loaded back by us and by candle-transformers (its own config
+/// parsing of our `config.json`, its own safetensors reading), gives the same
+/// last-position logits.
+#[test]
+fn saved_qwen2_folder_matches_candle_transformers_loading_it() {
+    use candle_transformers::models::qwen2 as cq;
+    let dir = std::env::temp_dir().join(format!("barl-qwen2-folder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = cfg(Arch::Qwen2, false, false);
+    let (_, w) = build(&c, 21);
+    // A minimal word-level tokenizer: the folder needs one, the logits do not.
+    let tok = barl_model::Tokenizer::from_json(
+        r#"{"version":"1.0","model":{"type":"WordLevel","vocab":{"<unk>":0,"a":1},"unk_token":"<unk>"}}"#,
+    )
+    .unwrap();
+    barl_model::save_hf_folder(&dir, &c, &w, &tok, None).unwrap();
+
+    let loaded = barl_model::load_hf_folder(&dir, &DEV).unwrap();
+    assert_eq!(loaded.config, c);
+    let ours = AnyModel::from_weights(&loaded.config, &loaded.weights, &DEV).unwrap();
+
+    let json = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let qc: cq::Config =
+        serde_json::from_str(&json).expect("candle-transformers reads our config.json");
+    let st = dir.join("model.safetensors");
+    // SAFETY: the file was just written by this test and is not modified while mapped.
+    let vb =
+        unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[st], DType::F32, &DEV) }.unwrap();
+    let mut theirs = cq::ModelForCausalLM::new(&qc, vb).unwrap();
+    for (k, len) in PROMPT_LENS.into_iter().enumerate() {
+        let t = ids(len, 30 + k as u64, 300);
+        theirs.clear_kv_cache();
+        let their = theirs.forward(&row(&t), 0).unwrap().flatten_all().unwrap();
+        let d = max_diff(&last_logits(&ours, &t, Mode::Infer), &their);
+        assert!(d <= 1e-4, "len {len}: {d}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
