@@ -101,9 +101,12 @@ impl AdamW {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let g = (g * scale)?;
-            self.m[i] = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
-            self.v[i] = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+            // Gradients of ops on variables are themselves tracked tensors; without
+            // detaching, each step's moments would keep the previous step's graph
+            // (and all its buffers) alive: memory grew ~23 MB per synthetic step.
+            let g = (g.detach() * scale)?;
+            self.m[i] = ((&self.m[i] * c.beta1)? + (&g * (1.0 - c.beta1))?)?.detach();
+            self.v[i] = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?.detach();
             let m_hat = (&self.m[i] / bc1)?;
             let v_hat = (&self.v[i] / bc2)?;
             let update = (m_hat / (v_hat.sqrt()? + c.eps)?)?;
@@ -164,5 +167,24 @@ mod tests {
         assert!((norm - 5.0).abs() < 1e-6);
         let after = w.as_tensor().to_vec1::<f32>().unwrap();
         assert!((after[0] - 2.35).abs() < 1e-5 && (after[1] - 3.3).abs() < 1e-5);
+    }
+
+    #[test]
+    fn moments_hold_no_graph_between_steps() {
+        // d(sum(a * b))/da = b, a variable: candle returns that gradient as a
+        // tracked tensor. Moments built from it must not keep the graph alive,
+        // or memory grows with every step (it did: ~23 MB per synthetic step).
+        let a = Var::new(&[1.0f32, 2.0], &Device::Cpu).unwrap();
+        let b = Var::new(&[3.0f32, 4.0], &Device::Cpu).unwrap();
+        let mut opt = AdamW::new(vec![a.clone(), b.clone()], AdamWConfig::default()).unwrap();
+        for _ in 0..3 {
+            let loss = (a.as_tensor() * b.as_tensor()).unwrap().sum_all().unwrap();
+            let grads = loss.backward().unwrap();
+            assert!(grads.get(a.as_tensor()).unwrap().track_op());
+            opt.step(&grads).unwrap();
+            for t in opt.m.iter().chain(opt.v.iter()) {
+                assert!(!t.track_op());
+            }
+        }
     }
 }
