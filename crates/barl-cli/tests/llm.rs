@@ -1,0 +1,107 @@
+//! End-to-end tests of `barl generate` and `barl eval` on the real
+//! SmolLM2-135M-Instruct (path in `BARL_SMOLLM2`) and the real GSM8K file
+//! (`BARL_DATA_DIR`). Without them the tests skip with a note, unless
+//! `BARL_REQUIRE_DATA=1`, where a missing file fails.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn barl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_barl"))
+}
+
+fn required() -> bool {
+    std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1")
+}
+
+/// The path in `var`, if it names an existing file or folder.
+fn env_path(var: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            !required(),
+            "{var} is not set to an existing path and BARL_REQUIRE_DATA=1"
+        );
+        eprintln!("skipping: {var} not set to an existing path");
+    }
+    found
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn generate_answers_the_capital_of_france() {
+    let Some(model) = env_path("BARL_SMOLLM2") else {
+        return;
+    };
+    let out = barl()
+        .args(["generate", "--chat", "--max-new-tokens", "24", "--prompt"])
+        .arg("What is the capital of France?")
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Paris"), "greedy answer: {text}");
+}
+
+#[test]
+fn eval_writes_records_and_metrics_and_resumes() {
+    let (Some(model), Some(data)) = (env_path("BARL_SMOLLM2"), env_path("BARL_DATA_DIR")) else {
+        return;
+    };
+    let out = scratch("eval-resume");
+    let run = |limit: &str| {
+        let o = barl()
+            .args([
+                "eval",
+                "--quiet",
+                "--benchmarks",
+                "gsm8k",
+                "--max-new-tokens",
+                "8",
+            ])
+            .args(["--limit", limit, "--model"])
+            .arg(&model)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    run("2");
+    let first = std::fs::read_to_string(out.join("gsm8k.jsonl")).unwrap();
+    assert_eq!(first.lines().count(), 2);
+    let stderr = run("3");
+    assert!(stderr.contains("resuming, 2 problem(s)"), "{stderr}");
+    let second = std::fs::read_to_string(out.join("gsm8k.jsonl")).unwrap();
+    // The two finished problems are kept as they were; only the third is new.
+    assert!(second.starts_with(&first));
+    assert_eq!(second.lines().count(), 3);
+    let rec: serde_json::Value = serde_json::from_str(second.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(rec["id"], "gsm8k/2");
+    assert_eq!(rec["gold"], "70000"); // GSM8K test problem 2: "#### 70000"
+    assert_eq!(rec["tokens"][0], 8); // 8 new tokens: no stop within them
+    assert_eq!(rec["truncated"][0], true);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let b = &metrics["benchmarks"][0];
+    assert_eq!(b["benchmark"], "gsm8k");
+    assert_eq!(b["problems"], 3);
+    assert_eq!(b["truncation_rate"], 1.0);
+    assert_eq!(b["pass_at_k"].as_array().unwrap().len(), 1);
+}
