@@ -3,6 +3,7 @@
 //! No ML dependencies: everything here works on strings and files, and no input
 //! can make it panic or hang.
 
+pub mod arith;
 pub mod data;
 pub mod evalfile;
 pub mod expr;
