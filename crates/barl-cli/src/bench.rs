@@ -323,7 +323,7 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
             "cached_s": ct, "reencode_s": ft, "speedup": ft / ct, "max_abs_diff": max_diff},
     });
     if let Some(p) = &a.json {
-        crate::synthetic::write_atomic(p, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        crate::runs::write_atomic(p, serde_json::to_string_pretty(&report)?.as_bytes())?;
     }
     Ok(())
 }

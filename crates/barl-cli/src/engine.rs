@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use barl_model::{
-    load_gguf, load_hf_folder, AnyModel, ChatMessage, LoadedModel, ModelConfig, Tokenizer,
+    load_gguf, load_hf_folder, AnyModel, CausalLm, ChatMessage, LoadedModel, Tokenizer,
 };
 use candle_core::Device;
 
@@ -14,7 +14,6 @@ use crate::UsageError;
 /// A loaded model, ready to sample.
 pub struct Engine {
     pub path: PathBuf,
-    pub config: ModelConfig,
     pub model: AnyModel,
     pub tokenizer: Tokenizer,
     pub chat_template: Option<String>,
@@ -37,7 +36,6 @@ impl Engine {
             .with_context(|| format!("building the model of {}", path.display()))?;
         Ok(Self {
             path: path.to_path_buf(),
-            config: loaded.config,
             model,
             tokenizer: loaded.tokenizer,
             chat_template: loaded.chat_template,
@@ -75,7 +73,7 @@ impl Engine {
 
     /// Generation stops on the config's EOS ids and the tokenizer's EOS.
     pub fn stop_tokens(&self) -> Vec<u32> {
-        let mut stops = self.config.eos_token_ids.clone();
+        let mut stops = self.model.config().eos_token_ids.clone();
         if let Some(eos) = self.tokenizer.eos_token_id() {
             if !stops.contains(&eos) {
                 stops.push(eos);

@@ -7,11 +7,11 @@
 //! problems already in a benchmark's file are not sampled again.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use barl_math::data::{load_benchmark_with, LoadOptions, BENCHMARKS};
+use barl_math::data::{load_benchmark_with, LoadOptions, Problem, BENCHMARKS};
 use barl_math::evalfile::{compute_metrics, BenchmarkMetrics, EvalRecord, EvalWriter};
 use barl_math::extract::{extract_answer, ExtractOptions};
 use barl_math::grader::{grader_by_name, Grader};
@@ -96,12 +96,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             "--n > 1 needs --temperature > 0 (greedy samples are identical)".into(),
         ));
     }
-    if !(args.temperature.is_finite() && args.temperature >= 0.0) {
-        return Err(usage("--temperature must be a number >= 0".into()));
-    }
-    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
-        return Err(usage("--top-p must be in (0, 1]".into()));
-    }
+    let mut sampling = SampleConfig {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+        ..SampleConfig::default()
+    };
+    sampling
+        .validate()
+        .map_err(|e| usage(format!("sampling options: {e}")))?;
     if args.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1".into()));
     }
@@ -134,11 +138,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let out = match &args.out {
         Some(o) => o.clone(),
-        None => first_free("runs/eval"),
+        None => crate::runs::first_free("runs/eval"),
     };
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("--out {}: {e}", out.display())))?;
 
     let engine = Engine::load(&args.model)?;
+    sampling.stop_tokens = engine.stop_tokens();
+    let chat = matches!(
+        builder.style,
+        PromptStyle::ChatUser | PromptStyle::ChatSystem
+    );
     let mut all_records = Vec::new();
     let started = Instant::now();
     for bench in &args.benchmarks {
@@ -156,9 +165,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let done_ids: HashSet<String> = done.iter().map(|r| r.id.clone()).collect();
         let mut records: Vec<EvalRecord> =
             done.into_iter().filter(|r| r.benchmark == *bench).collect();
-        let todo: Vec<_> = problems
+        // (position in the benchmark, problem): the position fixes the sampler streams.
+        let todo: Vec<(usize, &Problem)> = problems
             .iter()
-            .filter(|p| !done_ids.contains(&p.id))
+            .enumerate()
+            .filter(|(_, p)| !done_ids.contains(&p.id))
             .collect();
         if !done_ids.is_empty() {
             eprintln!(
@@ -174,7 +185,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         for chunk in todo.chunks(per_batch) {
             let mut prompts_text = Vec::new();
             let mut ids = Vec::new();
-            for p in chunk {
+            for (_, p) in chunk {
                 let text = match builder.render(&p.question) {
                     Prompt::Chat(msgs) => {
                         let msgs: Vec<(String, String)> =
@@ -183,32 +194,22 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     }
                     Prompt::Raw(t) => t,
                 };
-                let chat = matches!(
-                    builder.style,
-                    PromptStyle::ChatUser | PromptStyle::ChatSystem
-                );
                 let tokens = engine.encode(&text, chat)?;
                 for _ in 0..args.n {
                     ids.push(tokens.clone());
                 }
                 prompts_text.push(text);
             }
-            // The seed follows the problem's position, not the batch layout.
-            let first = problems
-                .iter()
-                .position(|q| q.id == chunk[0].id)
-                .unwrap_or(0);
+            // Sample s of the problem at position i draws from stream i * n + s,
+            // so results depend neither on --batch-size nor on resuming (records
+            // are written in order, so the unfinished problems are contiguous).
             let cfg = SampleConfig {
-                max_new_tokens: args.max_new_tokens,
-                temperature: args.temperature,
-                top_p: args.top_p,
-                stop_tokens: engine.stop_tokens(),
-                seed: args.seed.wrapping_mul(1_000_003).wrapping_add(first as u64),
-                ..SampleConfig::default()
+                first_stream: (chunk[0].0 * args.n) as u64,
+                ..sampling.clone()
             };
             let completions = sample(&engine.model, &ids, &cfg)
-                .with_context(|| format!("sampling {bench} problem {}", chunk[0].id))?;
-            for (j, p) in chunk.iter().enumerate() {
+                .with_context(|| format!("sampling {bench} problem {}", chunk[0].1.id))?;
+            for (j, (_, p)) in chunk.iter().enumerate() {
                 let mine = &completions[j * args.n..(j + 1) * args.n];
                 let mut rec = EvalRecord {
                     id: p.id.clone(),
@@ -268,7 +269,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "wall_s": wall,
         "benchmarks": reports,
     });
-    crate::synthetic::write_atomic(
+    crate::runs::write_atomic(
         &out.join("metrics.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
@@ -336,11 +337,4 @@ fn print_table(reports: &[Report], n: usize) {
             m.reflection.mean_count
         );
     }
-}
-
-fn first_free(stem: &str) -> PathBuf {
-    (1..)
-        .map(|i| PathBuf::from(format!("{stem}-{i}")))
-        .find(|p| !Path::new(p).exists())
-        .unwrap_or_else(|| PathBuf::from(stem))
 }

@@ -66,12 +66,16 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if args.batch_size == 0 {
         return Err(UsageError("--batch-size must be at least 1".into()).into());
     }
-    if !(args.temperature.is_finite() && args.temperature >= 0.0) {
-        return Err(UsageError("--temperature must be a number >= 0".into()).into());
-    }
-    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
-        return Err(UsageError("--top-p must be in (0, 1]".into()).into());
-    }
+    let mut cfg = SampleConfig {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        seed: args.seed,
+        ..SampleConfig::default()
+    };
+    cfg.validate()
+        .map_err(|e| UsageError(format!("sampling options: {e}")))?;
     let started = Instant::now();
     let engine = Engine::load(&args.model)?;
     let loaded_s = started.elapsed().as_secs_f64();
@@ -117,22 +121,14 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    let cfg = SampleConfig {
-        max_new_tokens: args.max_new_tokens,
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        stop_tokens: engine.stop_tokens(),
-        seed: args.seed,
-        ..SampleConfig::default()
-    };
+    cfg.stop_tokens = engine.stop_tokens();
     let gen_started = Instant::now();
     let mut new_tokens = 0usize;
     for (b, chunk) in jobs.chunks(args.batch_size).enumerate() {
         let prompts: Vec<&[u32]> = chunk.iter().map(|j| j.ids.as_slice()).collect();
-        // Each batch gets its own stream so results do not depend on batching order.
+        // Prompt i draws from stream i whatever --batch-size is.
         let cfg = SampleConfig {
-            seed: args.seed.wrapping_add(b as u64),
+            first_stream: (b * args.batch_size) as u64,
             ..cfg.clone()
         };
         let completions = sample(&engine.model, &prompts, &cfg)?;

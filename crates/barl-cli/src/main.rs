@@ -9,6 +9,7 @@ mod eval;
 mod generate;
 mod grade;
 mod plot;
+mod runs;
 mod synthetic;
 
 use std::process::ExitCode;

@@ -1,7 +1,6 @@
 //! `barl synthetic`: flags, run folder, progress, summary table and plots.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -18,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::plot::{plot_panels, Panel, Series};
+use crate::runs::{first_free, write_atomic};
 use crate::UsageError;
 
 /// Options of `barl synthetic`. Every training option defaults to the value in
@@ -270,14 +270,6 @@ impl SyntheticArgs {
     }
 }
 
-/// The first free `runs/synthetic-N`.
-fn default_out() -> PathBuf {
-    (1..)
-        .map(|n| PathBuf::from(format!("runs/synthetic-{n}")))
-        .find(|p| !p.exists())
-        .expect("some run number is free")
-}
-
 /// Creates the run folder and proves it writable before any training.
 fn prepare_out(out: &Path) -> Result<()> {
     let fail =
@@ -292,18 +284,6 @@ fn prepare_out(out: &Path) -> Result<()> {
     let probe = out.join(".write-test");
     fs::write(&probe, b"").map_err(fail)?;
     fs::remove_file(&probe).map_err(fail)?;
-    Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash
-/// never leaves a half-written file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
 
@@ -436,7 +416,10 @@ pub fn run(args: SyntheticArgs) -> Result<()> {
         Some(j) => j,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let out = args.out.clone().unwrap_or_else(default_out);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| first_free("runs/synthetic"));
     prepare_out(&out)?;
     let config_text = toml::to_string(&file).context("serialising the configuration")?;
     write_atomic(&out.join("config.toml"), config_text.as_bytes())?;

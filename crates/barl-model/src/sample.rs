@@ -13,8 +13,10 @@
 //! reaches `top_p` (the order Hugging Face applies them in).
 //!
 //! Randomness: sequence `i` of a call draws from its own ChaCha8 stream
-//! (`seed`, stream `i`), so results depend only on the seed and the prompt's
-//! index, not on how the batch is composed or compacted.
+//! (`seed`, stream `first_stream + i`), so results depend only on the seed and
+//! the prompt's index, not on how the batch is composed or compacted; a caller
+//! that splits a long list into several calls passes each call's offset in
+//! `first_stream` and gets the same samples as from one call.
 //!
 //! Reported log-probs ([`LogProbKind`]): by default the model's own
 //! `log softmax(z)[token]` at temperature 1 without truncation, which is what
@@ -56,6 +58,8 @@ pub struct SampleConfig {
     pub stop_tokens: Vec<u32>,
     /// Seed of the per-sequence random streams.
     pub seed: u64,
+    /// Stream of the call's first sequence (sequence `i` uses `first_stream + i`).
+    pub first_stream: u64,
     /// Which log-probs to report.
     pub logprobs: LogProbKind,
 }
@@ -69,6 +73,7 @@ impl Default for SampleConfig {
             top_p: 1.0,
             stop_tokens: Vec::new(),
             seed: 0,
+            first_stream: 0,
             logprobs: LogProbKind::Model,
         }
     }
@@ -84,7 +89,8 @@ impl SampleConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), ModelError> {
+    /// Checks temperature and top-p; the message names the field.
+    pub fn validate(&self) -> Result<(), ModelError> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
             return Err(ModelError::Config(format!(
                 "temperature must be finite and >= 0, got {}",
@@ -168,7 +174,7 @@ where
     let mut rngs: Vec<ChaCha8Rng> = (0..n)
         .map(|i| {
             let mut r = ChaCha8Rng::seed_from_u64(cfg.seed);
-            r.set_stream(i as u64);
+            r.set_stream(cfg.first_stream.wrapping_add(i as u64));
             r
         })
         .collect();

@@ -481,6 +481,21 @@ fn sampling_is_deterministic_per_seed_and_independent_of_batching() {
     // Prompt 0 draws from stream 0 in any batch.
     let first = sample(&m, &ps[..1], &sc).unwrap();
     assert_eq!(first[0].tokens, a[0].tokens);
+    // Split into two calls, the second offset by the first's length: the same
+    // samples as one call.
+    let head = sample(&m, &ps[..1], &sc).unwrap();
+    let tail = sample(
+        &m,
+        &ps[1..],
+        &SampleConfig {
+            first_stream: 1,
+            ..sc.clone()
+        },
+    )
+    .unwrap();
+    let tokens =
+        |cs: &[barl_model::Completion]| cs.iter().map(|c| c.tokens.clone()).collect::<Vec<_>>();
+    assert_eq!([tokens(&head), tokens(&tail)].concat(), tokens(&a));
 }
 
 #[test]
