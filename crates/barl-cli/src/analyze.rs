@@ -3,6 +3,15 @@
 //! `barl analyze reflections FILE...` prints the reflection statistics
 //! (`barl_math::reflect`) of each file side by side, one column per file, to
 //! compare e.g. a base model with its GRPO- and BARL-trained versions.
+//!
+//! `barl analyze value --model PATH FILE...` probes each response with a model
+//! and reports the Bayesian value `V(k)` along it ([`value`]).
+//!
+//! `barl analyze efficiency FILE...` tabulates (and plots) pass@k against the
+//! total tokens generated for k = 1..n ([`efficiency`]).
+
+mod efficiency;
+mod value;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +37,14 @@ pub enum AnalyzeCommand {
     /// phrase count per response, share of responses with any, accuracy with
     /// vs without, and the share of each phrase.
     Reflections(ReflectionsArgs),
+    /// Bayesian value V(k) along the responses of eval output files, probed with
+    /// a model: mean V overall, at the start, near the end and by relative
+    /// position, and the truth's probability, for correct and incorrect
+    /// responses apart.
+    Value(Box<value::ValueArgs>),
+    /// Token efficiency: pass@k against total generated tokens for k = 1..n,
+    /// as a table and optionally a plot (.svg or .png).
+    Efficiency(efficiency::EfficiencyArgs),
 }
 
 /// Options of `barl analyze reflections`.
@@ -54,6 +71,8 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     let mut out = stdout.lock();
     match args.command {
         AnalyzeCommand::Reflections(a) => reflections(&a, &mut out),
+        AnalyzeCommand::Value(a) => value::value(&a, &mut out),
+        AnalyzeCommand::Efficiency(a) => efficiency::efficiency(&a, &mut out),
     }
 }
 
@@ -238,7 +257,9 @@ mod tests {
 
     fn run_cli(argv: &[&str]) -> Result<String> {
         let cli = Cli::try_parse_from(argv)?;
-        let AnalyzeCommand::Reflections(a) = cli.command;
+        let AnalyzeCommand::Reflections(a) = cli.command else {
+            panic!("not a reflections command");
+        };
         let mut out = Vec::new();
         reflections(&a, &mut out)?;
         Ok(String::from_utf8(out)?)

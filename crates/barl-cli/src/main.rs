@@ -9,8 +9,10 @@ mod eval;
 mod generate;
 mod grade;
 mod plot;
+mod report;
 mod runs;
 mod synthetic;
+mod train;
 
 use std::process::ExitCode;
 
@@ -46,10 +48,21 @@ enum Command {
     /// prediction or a full response (the answer is extracted first); writes each
     /// line back with `extracted`, `correct` and `reason`, and a summary to stderr.
     Grade(grade::GradeArgs),
+    /// RL fine-tuning on math problems: GRPO, Progress, length-constrained GRPO
+    /// (a preset) or BARL. One TOML config (`--config run.toml` or
+    /// `--config preset:NAME`) plus key=value overrides; writes a run folder with
+    /// metrics.jsonl, checkpoints (`--resume RUN_DIR` continues), held-out
+    /// evaluations and report.html.
+    Train(Box<train::TrainArgs>),
     /// Speed of the LLM engine on this machine (`barl bench engine --model PATH`).
     Bench(bench::BenchArgs),
-    /// Tables from `barl eval` output files (`barl analyze reflections FILE...`).
+    /// Tables from `barl eval` output files: reflection phrases, Bayesian value
+    /// along responses, token efficiency (`barl analyze reflections|value|efficiency`).
     Analyze(analyze::AnalyzeArgs),
+    /// One HTML page summarising a training run folder (`barl report RUN_DIR`):
+    /// summary table, learning-curve plots (written to RUN_DIR/plots) and the
+    /// config; prints the path of RUN_DIR/report.html.
+    Report(report::ReportArgs),
 }
 
 /// A user error: printed as one line, exit code 2.
@@ -98,6 +111,8 @@ fn main() -> ExitCode {
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Analyze(args)) => analyze::run(args),
+        Some(Command::Report(args)) => report::run(&args),
+        Some(Command::Train(args)) => train::run(&args),
         None => synthetic::run(synthetic::SyntheticArgs::default()),
     };
     match result {

@@ -28,6 +28,7 @@ pub mod llama;
 pub mod qwen2;
 pub mod sample;
 pub mod score;
+pub mod testing;
 
 pub use chat::{render_chat, ChatMessage};
 pub use config::{Arch, Llama3RopeScaling, ModelConfig};

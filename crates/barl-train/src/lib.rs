@@ -4,6 +4,7 @@
 //! transformer trained from scratch with Markovian RL (GRPO) or BARL, the
 //! advantages coming from `barl-core`.
 
+pub mod math;
 pub mod optim;
 pub mod synthetic;
 
@@ -19,6 +20,12 @@ pub enum TrainError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] barl_model::ModelError),
+    /// A dataset could not be read or generated (names the config key).
+    #[error("{0}")]
+    Data(String),
+    /// A checkpoint could not be written or read (names the file).
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// The tensor library failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -70,6 +70,53 @@ impl AdamW {
         self.step
     }
 
+    /// The first and second moments, one per variable (checkpoints).
+    pub fn moments(&self) -> (&[Tensor], &[Tensor]) {
+        (&self.m, &self.v)
+    }
+
+    /// Restores the state saved from [`AdamW::moments`] and [`AdamW::step_count`];
+    /// every moment must have its variable's shape.
+    pub fn restore(
+        &mut self,
+        step: u64,
+        m: Vec<Tensor>,
+        v: Vec<Tensor>,
+    ) -> candle_core::Result<()> {
+        if m.len() != self.vars.len() || v.len() != self.vars.len() {
+            candle_core::bail!(
+                "AdamW state: {} / {} moments for {} variables",
+                m.len(),
+                v.len(),
+                self.vars.len()
+            );
+        }
+        for (i, var) in self.vars.iter().enumerate() {
+            if m[i].dims() != var.dims() || v[i].dims() != var.dims() {
+                candle_core::bail!(
+                    "AdamW state: moment {i} has shape {:?}, variable {:?}",
+                    m[i].dims(),
+                    var.dims()
+                );
+            }
+        }
+        let dev = self.vars.first().map(|v| v.device().clone());
+        let to_dev = |t: Tensor| match &dev {
+            Some(d) => t.to_device(d),
+            None => Ok(t),
+        };
+        self.m = m
+            .into_iter()
+            .map(to_dev)
+            .collect::<candle_core::Result<_>>()?;
+        self.v = v
+            .into_iter()
+            .map(to_dev)
+            .collect::<candle_core::Result<_>>()?;
+        self.step = step;
+        Ok(())
+    }
+
     /// Sets the learning rate for the next steps (schedules).
     pub fn set_lr(&mut self, lr: f64) {
         self.cfg.lr = lr;
@@ -81,11 +128,27 @@ impl AdamW {
     /// `g <- g * min(1, clip / |g|)`; `m <- b1 m + (1-b1) g`; `v <- b2 v + (1-b2) g^2`;
     /// `theta <- theta - lr * (m / (1-b1^t) / (sqrt(v / (1-b2^t)) + eps) + wd * theta)`.
     pub fn step(&mut self, grads: &GradStore) -> candle_core::Result<f64> {
+        let grads: Vec<Option<Tensor>> = self
+            .vars
+            .iter()
+            .map(|v| grads.get(v.as_tensor()).cloned())
+            .collect();
+        self.step_grads(&grads)
+    }
+
+    /// [`AdamW::step`] with one (possibly accumulated) gradient per variable, in
+    /// the order the variables were given; `None` leaves a variable unchanged.
+    pub fn step_grads(&mut self, grads: &[Option<Tensor>]) -> candle_core::Result<f64> {
+        if grads.len() != self.vars.len() {
+            candle_core::bail!(
+                "AdamW: {} gradients for {} variables",
+                grads.len(),
+                self.vars.len()
+            );
+        }
         let mut sq = 0f64;
-        for var in &self.vars {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-            }
+        for g in grads.iter().flatten() {
+            sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
         }
         let norm = sq.sqrt();
         let scale = if self.cfg.grad_clip > 0.0 && norm > self.cfg.grad_clip {
@@ -98,7 +161,7 @@ impl AdamW {
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
         let bc2 = 1.0 - c.beta2.powi(self.step as i32);
         for (i, var) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else {
+            let Some(g) = &grads[i] else {
                 continue;
             };
             // Gradients of ops on variables are themselves tracked tensors; without

@@ -1,0 +1,213 @@
+//! `barl train` end to end on a tiny random model with a byte tokenizer:
+//! exact resume after SIGKILL, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use barl_model::testing::{byte_tokenizer, tiny_llama_config, tiny_llama_weights};
+use serde_json::Value;
+
+fn barl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_barl"));
+    c.env("RAYON_NUM_THREADS", "1");
+    c
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("barl-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A random two-layer Llama with a byte tokenizer, as a Hugging Face folder.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let path = dir.join("model");
+    barl_model::save_hf_folder(
+        &path,
+        &tiny_llama_config(),
+        &tiny_llama_weights(7).unwrap(),
+        &byte_tokenizer().unwrap(),
+        None,
+    )
+    .unwrap();
+    path
+}
+
+fn base_args(model: &Path) -> Vec<String> {
+    vec![
+        "train".into(),
+        "--quiet".into(),
+        "--config".into(),
+        "preset:tiny-test".into(),
+        format!("model={}", model.display()),
+        "adv_estimator=barl".into(),
+        "prompt_style=raw:Q: {question}\nA:".into(),
+    ]
+}
+
+fn run(args: &[String]) -> Output {
+    barl().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn metrics(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A line without its wall-clock figures (timing_s/*, perf/*).
+fn without_timing(v: &Value) -> Value {
+    let mut m = v.as_object().unwrap().clone();
+    m.retain(|k, _| !k.starts_with("timing_s/") && !k.starts_with("perf/"));
+    Value::Object(m)
+}
+
+#[test]
+fn a_run_killed_in_step_5_resumes_to_the_same_metrics() {
+    let dir = tmp("resume");
+    let model = tiny_model(&dir);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+
+    let mut args = base_args(&model);
+    args.extend(["--out".into(), a.display().to_string()]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The same run, paused 300 ms before each update and killed (SIGKILL) as
+    // soon as step 4's line is written, i.e. inside step 5.
+    let mut args = base_args(&model);
+    args.extend(["--out".into(), b.display().to_string()]);
+    let mut child = barl()
+        .args(&args)
+        .env("BARL_TRAIN_STEP_DELAY_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let step4 = std::fs::read_to_string(b.join("metrics.jsonl"))
+            .map(|t| t.lines().any(|l| l.contains("\"step\":4,")))
+            .unwrap_or(false);
+        if step4 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "run b too slow");
+        assert!(child.try_wait().unwrap().is_none(), "run b ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Lines for the initial evaluation (step 0) and steps 1-4.
+    assert_eq!(metrics(&b).len(), 5, "killed after step 4's line");
+    assert!(b.join("checkpoints/step-000003/trainer.json").is_file());
+    assert!(!b.join("checkpoints/step-000006").exists());
+
+    let o = run(&[
+        "train".into(),
+        "--quiet".into(),
+        "--resume".into(),
+        b.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let (ma, mb) = (metrics(&a), metrics(&b));
+    assert_eq!(ma.len(), 7);
+    assert_eq!(mb.len(), 7);
+    for (x, y) in ma.iter().zip(&mb) {
+        assert_eq!(without_timing(x), without_timing(y));
+    }
+    // The updates were real: BARL's advantages are not all zero.
+    assert!(ma[1..]
+        .iter()
+        .any(|l| l["critic/advantages/max"].as_f64().unwrap() > 0.1));
+    assert!(ma[1..]
+        .iter()
+        .all(|l| l["actor/grad_norm"].as_f64().unwrap() > 0.0));
+    assert!(ma[6].get("val/arith/acc").is_some());
+    // Both runs end with the same weights.
+    let wa = std::fs::read(a.join("checkpoints/step-000006/model/model.safetensors")).unwrap();
+    let wb = std::fs::read(b.join("checkpoints/step-000006/model/model.safetensors")).unwrap();
+    assert!(wa == wb, "final weights differ");
+    assert!(a.join("report.html").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_is_reported_with_the_key_or_path() {
+    let dir = tmp("bad");
+    let model = tiny_model(&dir);
+
+    // A model path that does not exist.
+    let o = run(&[
+        "train".into(),
+        "--config".into(),
+        "preset:tiny-test".into(),
+        "model=/no/such/model".into(),
+        "--out".into(),
+        dir.join("r1").display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/no/such/model"), "{}", stderr(&o));
+
+    // A dataset without the label key.
+    let data = dir.join("data.jsonl");
+    std::fs::write(&data, "{\"question\": \"1+1?\", \"answer\": \"2\"}\n").unwrap();
+    let mut args = base_args(&model);
+    args.extend([
+        format!("train_data.source={}", data.display()),
+        "train_data.input_key=question".into(),
+        "--out".into(),
+        dir.join("r2").display().to_string(),
+    ]);
+    let o = run(&args);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("train_data") && e.contains("`label`"), "{e}");
+
+    // Prompts longer than max_prompt_len: skipped (all, so an error) or truncated
+    // (counted in the metrics).
+    let mut args = base_args(&model);
+    args.extend([
+        "max_prompt_len=5".into(),
+        "prompt_overflow=skip".into(),
+        "--out".into(),
+        dir.join("r3").display().to_string(),
+    ]);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("max_prompt_len"), "{}", stderr(&o));
+    let mut args = base_args(&model);
+    let r4 = dir.join("r4");
+    args.extend([
+        "max_prompt_len=5".into(),
+        "num_steps=1".into(),
+        "train_data.count=10".into(),
+        "--out".into(),
+        r4.display().to_string(),
+    ]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(metrics(&r4)[1]["data/prompts_truncated"], 10);
+
+    // Unknown and ill-typed keys name the key.
+    let mut args = base_args(&model);
+    args.push("n_samples_per_promt=4".into());
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("n_samples_per_promt"), "{}", stderr(&o));
+    let mut args = base_args(&model);
+    args.push("rollout_batch_size=many".into());
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("rollout_batch_size"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,74 @@
+//! A tiny model with a byte-level tokenizer, for tests and smoke runs of the
+//! training loop without downloading anything.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
+use crate::config::{Arch, ModelConfig};
+use crate::layers::random_weights;
+use crate::tokenizer::{byte_to_char_map, Tokenizer};
+use crate::ModelError;
+
+/// Id of `<|eos|>` in [`byte_tokenizer`] (bytes take 0..256).
+pub const BYTE_EOS: u32 = 256;
+/// Id of `<|bos|>` in [`byte_tokenizer`].
+pub const BYTE_BOS: u32 = 257;
+
+/// A byte-level BPE tokenizer without merges: one token per UTF-8 byte, plus
+/// `<|eos|>` (256) and `<|bos|>` (257). Any text round-trips.
+pub fn byte_tokenizer() -> Result<Tokenizer, ModelError> {
+    let map = byte_to_char_map();
+    let vocab: serde_json::Map<String, serde_json::Value> = map
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.to_string(), serde_json::Value::from(i)))
+        .collect();
+    let special = |id: u32, content: &str| {
+        serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true})
+    };
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false,
+        "trim_offsets": true, "use_regex": true});
+    let json = serde_json::json!({
+        "version": "1.0",
+        "added_tokens": [special(BYTE_EOS, "<|eos|>"), special(BYTE_BOS, "<|bos|>")],
+        "normalizer": null,
+        "pre_tokenizer": byte_level,
+        "post_processor": null,
+        "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null,
+            "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": []},
+    });
+    let mut t = Tokenizer::from_json(&json.to_string())?;
+    t.set_special_ids(Some(BYTE_BOS), Some(BYTE_EOS), None);
+    Ok(t)
+}
+
+/// A two-layer Llama over [`byte_tokenizer`]'s 258 ids (hidden size 16).
+pub fn tiny_llama_config() -> ModelConfig {
+    ModelConfig {
+        arch: Arch::Llama,
+        vocab_size: 258,
+        hidden_size: 16,
+        intermediate_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 4,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        max_position_embeddings: 1024,
+        tie_word_embeddings: true,
+        attention_bias: false,
+        bos_token_id: Some(BYTE_BOS),
+        eos_token_ids: vec![BYTE_EOS],
+    }
+}
+
+/// [`tiny_llama_config`] with random weights (see [`random_weights`]).
+pub fn tiny_llama_weights(seed: u64) -> Result<HashMap<String, Tensor>, ModelError> {
+    random_weights(&tiny_llama_config(), seed, &Device::Cpu)
+}

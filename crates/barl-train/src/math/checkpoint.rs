@@ -1,0 +1,181 @@
+//! Checkpoints of a training run: `RUN/checkpoints/step-NNNNNN/` holds the model as
+//! a Hugging Face folder (`model/`), the optimizer moments
+//! (`optimizer.safetensors`) and the trainer state (`trainer.json`: step, optimizer
+//! step, skip counters, config hash).
+//!
+//! A checkpoint is written into a temporary folder and renamed into place, so a
+//! crash leaves either a complete checkpoint or none; only the newest
+//! `keep` are kept. Sampling streams and data order are functions of (seed,
+//! step), so the step is all the random state a resume needs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use barl_model::{save_hf_folder, CausalLm, Tokenizer};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::optim::AdamW;
+use crate::TrainError;
+
+/// What besides weights and moments a resume needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// RL steps completed.
+    pub step: usize,
+    /// AdamW steps taken (bias correction).
+    pub optimizer_step: u64,
+    /// Steps skipped for a non-finite loss, in total and in a row at the end.
+    pub skipped_total: usize,
+    pub skipped_in_a_row: usize,
+    /// `TrainConfig::hash` of the run; resuming under another config is refused.
+    pub config_hash: String,
+}
+
+/// Folder name of the checkpoint after `step` steps.
+pub fn checkpoint_name(step: usize) -> String {
+    format!("step-{step:06}")
+}
+
+fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint(format!("{what} {}: {e}", path.display()))
+}
+
+/// Writes a checkpoint of `model` (with its tokenizer and chat template) and of
+/// `opt` into `run_dir/checkpoints/step-NNNNNN` atomically, then deletes all but
+/// the newest `keep` checkpoints. `names[i]` names the variable of moment `i`.
+#[allow(clippy::too_many_arguments)]
+pub fn save_checkpoint<M: CausalLm + ?Sized>(
+    run_dir: &Path,
+    model: &M,
+    tokenizer: &Tokenizer,
+    chat_template: Option<&str>,
+    opt: &AdamW,
+    names: &[String],
+    state: &TrainerState,
+    keep: usize,
+) -> Result<PathBuf, TrainError> {
+    let root = run_dir.join("checkpoints");
+    std::fs::create_dir_all(&root).map_err(|e| io_err("creating", &root, e))?;
+    let name = checkpoint_name(state.step);
+    let tmp = root.join(format!(".tmp-{name}"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io_err("removing", &tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| io_err("creating", &tmp, e))?;
+
+    let weights = model.to_weights()?;
+    save_hf_folder(
+        &tmp.join("model"),
+        model.config(),
+        &weights,
+        tokenizer,
+        chat_template,
+    )?;
+    let (m, v) = opt.moments();
+    if m.len() != names.len() {
+        return Err(TrainError::Checkpoint(format!(
+            "{} variable names for {} moments",
+            names.len(),
+            m.len()
+        )));
+    }
+    let mut moments: HashMap<String, Tensor> = HashMap::new();
+    for (i, n) in names.iter().enumerate() {
+        moments.insert(format!("m.{n}"), m[i].to_device(&Device::Cpu)?);
+        moments.insert(format!("v.{n}"), v[i].to_device(&Device::Cpu)?);
+    }
+    let opt_path = tmp.join("optimizer.safetensors");
+    candle_core::safetensors::save(&moments, &opt_path)?;
+    let json = serde_json::to_string_pretty(state)
+        .map_err(|e| TrainError::Checkpoint(format!("trainer state: {e}")))?;
+    let state_path = tmp.join("trainer.json");
+    std::fs::write(&state_path, json).map_err(|e| io_err("writing", &state_path, e))?;
+    sync_dir(&tmp);
+
+    let dest = root.join(&name);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(|e| io_err("removing", &dest, e))?;
+    }
+    std::fs::rename(&tmp, &dest).map_err(|e| io_err("renaming into", &dest, e))?;
+    sync_dir(&root);
+    prune(&root, keep)?;
+    Ok(dest)
+}
+
+/// Best effort: make the folder's entries durable before the rename publishes them.
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+/// Complete checkpoints under `run_dir/checkpoints`, oldest first.
+pub fn list_checkpoints(run_dir: &Path) -> Vec<(usize, PathBuf)> {
+    let root = run_dir.join("checkpoints");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(usize, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            let path = e.path();
+            path.join("trainer.json").is_file().then_some((step, path))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The newest complete checkpoint, if any.
+pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
+    list_checkpoints(run_dir).pop().map(|(_, p)| p)
+}
+
+fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {
+    let run_dir = root.parent().unwrap_or(root);
+    let all = list_checkpoints(run_dir);
+    let drop = all.len().saturating_sub(keep.max(1));
+    for (_, path) in all.into_iter().take(drop) {
+        std::fs::remove_dir_all(&path).map_err(|e| io_err("removing", &path, e))?;
+    }
+    Ok(())
+}
+
+/// Reads `trainer.json` of a checkpoint folder.
+pub fn load_state(ckpt: &Path) -> Result<TrainerState, TrainError> {
+    let path = ckpt.join("trainer.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| io_err("reading", &path, e))?;
+    serde_json::from_str(&text).map_err(|e| io_err("parsing", &path, e))
+}
+
+/// Restores the moments of `opt` from a checkpoint folder.
+pub fn load_optimizer(
+    ckpt: &Path,
+    opt: &mut AdamW,
+    names: &[String],
+    state: &TrainerState,
+) -> Result<(), TrainError> {
+    let path = ckpt.join("optimizer.safetensors");
+    let mut t = candle_core::safetensors::load(&path, &Device::Cpu)
+        .map_err(|e| io_err("reading", &path, e))?;
+    let mut take = |key: String| {
+        t.remove(&key)
+            .ok_or_else(|| io_err("missing tensor", &path, &key))
+    };
+    let mut m = Vec::with_capacity(names.len());
+    let mut v = Vec::with_capacity(names.len());
+    for n in names {
+        m.push(take(format!("m.{n}"))?);
+        v.push(take(format!("v.{n}"))?);
+    }
+    opt.restore(state.optimizer_step, m, v)?;
+    Ok(())
+}
+
+/// The config of a checkpoint's model (to check it matches the run's model).
+pub fn checkpoint_model_dir(ckpt: &Path) -> PathBuf {
+    ckpt.join("model")
+}

@@ -1,0 +1,264 @@
+//! The answer probe (spec section 5): the model's probability of answering each
+//! hypothesis if forced to answer at the end of each step of a completion.
+//!
+//! For prompt `x`, completion `c` cut into steps ending at response tokens
+//! `e_0..e_K` ([`step_ends`]), forcing suffix `s` (the ids of e.g.
+//! `"\nBased on the above reasoning, the final answer is \boxed{"`) and
+//! hypothesis `h_i` (its ids),
+//!
+//! ```text
+//! p_i(k) = exp( (log pi(s ++ h_i | x, c[..e_k]) - log pi(s | x, c[..e_k])) / |h_i| )
+//! ```
+//!
+//! the geometric mean of the probabilities of `h_i`'s tokens after the suffix.
+//! The prefix `x ++ c[..e_k]` is shared by every hypothesis of a step and grows
+//! step by step, so one [`PrefixScorer`] per completion encodes each response
+//! token once; each step then scores `[s, s ++ h_1, ..., s ++ h_m]` in one batch
+//! over the cached prefix.
+
+use barl_model::{CausalLm, ModelError, PrefixScorer, Tokenizer};
+
+/// Step ends in response tokens: `[0, s, 2s, ..., len]` with `s = step_size`,
+/// the last one being `len` (so the last step may be shorter than `s`);
+/// `K + 1` entries with `K = ceil(len / s)`. A length of 0 gives `[0]` (only the
+/// bare prompt). A `step_size` of 0 is read as "one step": `[0, len]` (`[0]` for
+/// `len = 0`); [`probe_probs`] rejects it.
+pub fn step_ends(response_len: usize, step_size: usize) -> Vec<usize> {
+    let s = if step_size == 0 {
+        response_len.max(1)
+    } else {
+        step_size
+    };
+    let mut ends: Vec<usize> = (0..response_len).step_by(s).collect();
+    ends.push(response_len);
+    ends
+}
+
+/// `probs[i][k] = p_i(k)` for hypotheses `i` and steps `k = 0..=K` (see the
+/// module docs), the steps being those of [`step_ends`]`(response.len(), step_size)`.
+///
+/// `suffix` holds the ids of the forcing suffix including the opening brace
+/// (see [`probe_ids`]), `hyps[i]` the ids of hypothesis `i`; an empty
+/// hypothesis gets `p_i(k) = 0`.
+///
+/// # Errors
+/// An empty `prompt`, a `step_size` of 0, a token id outside the vocabulary, or
+/// a model failure.
+pub fn probe_probs<M: CausalLm + ?Sized>(
+    model: &M,
+    prompt: &[u32],
+    response: &[u32],
+    step_size: usize,
+    suffix: &[u32],
+    hyps: &[Vec<u32>],
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    if step_size == 0 {
+        return Err(ModelError::Config(
+            "answer probe: step_size must be at least 1, got 0".into(),
+        ));
+    }
+    if prompt.is_empty() {
+        return Err(ModelError::Config("answer probe: empty prompt".into()));
+    }
+    let ends = step_ends(response.len(), step_size);
+    // Continuation 0 is the suffix alone; continuation i + 1 is suffix ++ h_i.
+    let mut conts: Vec<Vec<u32>> = Vec::with_capacity(hyps.len() + 1);
+    conts.push(suffix.to_vec());
+    conts.extend(hyps.iter().map(|h| [suffix, h].concat()));
+
+    let mut probs = vec![Vec::with_capacity(ends.len()); hyps.len()];
+    let mut scorer = PrefixScorer::new(model, prompt)?;
+    let mut done = 0;
+    for &end in &ends {
+        scorer.extend(&response[done..end])?;
+        done = end;
+        let lp = scorer.score(&conts)?;
+        for (i, h) in hyps.iter().enumerate() {
+            let p = if h.is_empty() {
+                0.0
+            } else {
+                // Difference in f64: both totals can be large, the gap small.
+                ((f64::from(lp[i + 1]) - f64::from(lp[0])) / h.len() as f64).exp() as f32
+            };
+            probs[i].push(p);
+        }
+    }
+    Ok(probs)
+}
+
+/// Token ids of the forcing suffix `probe_suffix + "{"` and of each
+/// hypothesis, encoded without special tokens (no BOS).
+///
+/// The pieces are encoded separately, so their ids are what [`probe_probs`]
+/// appends to the prefix; a tokenizer may split text differently when it is
+/// encoded whole.
+pub fn probe_ids(
+    tok: &Tokenizer,
+    probe_suffix: &str,
+    hyps: &[String],
+) -> Result<(Vec<u32>, Vec<Vec<u32>>), ModelError> {
+    let suffix = tok.encode(&format!("{probe_suffix}{{"), false)?;
+    let hyps = hyps
+        .iter()
+        .map(|h| tok.encode(h, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((suffix, hyps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barl_model::{random_weights, score_no_grad, AnyModel, Arch, ModelConfig};
+    use candle_core::Device;
+
+    #[test]
+    fn step_ends_by_hand() {
+        assert_eq!(step_ends(0, 128), [0]);
+        assert_eq!(step_ends(1, 128), [0, 1]);
+        assert_eq!(step_ends(128, 128), [0, 128]);
+        assert_eq!(step_ends(129, 128), [0, 128, 129]);
+        // ceil(10 / 3) = 4 steps: ends 0, 3, 6, 9, 10.
+        assert_eq!(step_ends(10, 3), [0, 3, 6, 9, 10]);
+        assert_eq!(step_ends(9, 3), [0, 3, 6, 9]);
+        assert_eq!(step_ends(5, 1), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(step_ends(7, 0), [0, 7]);
+        assert_eq!(step_ends(0, 0), [0]);
+    }
+
+    /// A small random Llama with a sharpened output head, so that token
+    /// probabilities are far from uniform and differ between contexts.
+    fn tiny_model() -> AnyModel {
+        let cfg = ModelConfig {
+            arch: Arch::Llama,
+            vocab_size: 200,
+            hidden_size: 64,
+            intermediate_size: 96,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim: 16,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            rope_scaling: None,
+            max_position_embeddings: 256,
+            tie_word_embeddings: false,
+            attention_bias: false,
+            bos_token_id: None,
+            eos_token_ids: vec![],
+        };
+        let dev = Device::Cpu;
+        let mut w = random_weights(&cfg, 7, &dev).unwrap();
+        let head = (w["lm_head.weight"].clone() * 40.0).unwrap();
+        w.insert("lm_head.weight".into(), head);
+        AnyModel::from_weights(&cfg, &w, &dev).unwrap()
+    }
+
+    /// Deterministic token ids below 200 (an LCG).
+    fn ids(len: usize, seed: u64) -> Vec<u32> {
+        let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                ((s >> 33) % 200) as u32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn probe_matches_full_rescoring() {
+        let model = tiny_model();
+        let prompt = ids(5, 1);
+        let response = ids(11, 2);
+        let suffix = ids(3, 3);
+        let hyps = vec![ids(1, 4), ids(3, 5), vec![], ids(2, 6)];
+        let step = 4;
+        let probs = probe_probs(&model, &prompt, &response, step, &suffix, &hyps).unwrap();
+        let ends = [0, 4, 8, 11];
+        assert_eq!(step_ends(response.len(), step), ends);
+        assert_eq!(probs.len(), hyps.len());
+
+        // Naive: re-encode prompt ++ response[..end] for every (step, hypothesis)
+        // and take the hypothesis tokens' log-probs after the suffix.
+        let mut all = Vec::new();
+        for (i, h) in hyps.iter().enumerate() {
+            assert_eq!(probs[i].len(), ends.len());
+            for (k, &end) in ends.iter().enumerate() {
+                let prefix = [&prompt[..], &response[..end]].concat();
+                let cont = [&suffix[..], &h[..]].concat();
+                let lp = &score_no_grad(&model, &[(prefix, cont)]).unwrap()[0];
+                let want = if h.is_empty() {
+                    0.0
+                } else {
+                    let sum: f32 = lp[suffix.len()..].iter().sum();
+                    (sum / h.len() as f32).exp()
+                };
+                let got = probs[i][k];
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.max(1e-3),
+                    "hyp {i} step {k}: probe {got} vs naive {want}"
+                );
+                all.push(got);
+            }
+        }
+        // The empty hypothesis is 0 everywhere; the others are real, varied
+        // probabilities (the head is sharp enough that they are not all ~1/200).
+        assert!(probs[2].iter().all(|&p| p == 0.0));
+        let real: Vec<f32> = [0, 1, 3].iter().flat_map(|&i| probs[i].clone()).collect();
+        assert!(real.iter().all(|&p| p > 0.0 && p <= 1.0));
+        let (lo, hi) = real
+            .iter()
+            .fold((1f32, 0f32), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+        assert!(hi > 10.0 * lo, "probabilities too flat: {lo}..{hi}");
+    }
+
+    /// A character-level BPE tokenizer whose post-processor prepends `<s>`:
+    /// `<s>` 0, `x` 1, `=` 2, `{` 3, `1` 4, `2` 5, and the merge `12` 6.
+    fn char_tokenizer() -> Tokenizer {
+        let json = r#"{
+          "version": "1.0", "truncation": null, "padding": null,
+          "added_tokens": [{"id": 0, "content": "<s>", "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+          "normalizer": null, "pre_tokenizer": null, "decoder": null,
+          "post_processor": {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]}}},
+          "model": {"type": "BPE", "dropout": null, "unk_token": null,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null,
+            "fuse_unk": false, "byte_fallback": false,
+            "vocab": {"<s>": 0, "x": 1, "=": 2, "{": 3, "1": 4, "2": 5, "12": 6},
+            "merges": ["1 2"]}
+        }"#;
+        Tokenizer::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn probe_ids_add_the_brace_and_no_bos() {
+        let tok = char_tokenizer();
+        // The tokenizer does add <s> when asked to, so its absence below is real.
+        assert_eq!(tok.encode("x", true).unwrap(), [0, 1]);
+        let (suffix, hyps) = probe_ids(&tok, "x=", &["12".into(), "2".into()]).unwrap();
+        assert_eq!(suffix, [1, 2, 3]);
+        assert_eq!(hyps, [vec![6], vec![5]]);
+    }
+
+    #[test]
+    fn empty_response_is_one_step_and_bad_input_errors() {
+        let model = tiny_model();
+        let prompt = ids(4, 8);
+        let suffix = ids(2, 9);
+        let hyps = vec![ids(2, 10)];
+        let probs = probe_probs(&model, &prompt, &[], 128, &suffix, &hyps).unwrap();
+        assert_eq!(probs.len(), 1);
+        assert_eq!(probs[0].len(), 1);
+        // No hypotheses: no rows.
+        let none = probe_probs(&model, &prompt, &ids(3, 1), 2, &suffix, &[]).unwrap();
+        assert!(none.is_empty());
+        assert!(probe_probs(&model, &[], &[], 128, &suffix, &hyps).is_err());
+        assert!(probe_probs(&model, &prompt, &[], 0, &suffix, &hyps).is_err());
+        let err = probe_probs(&model, &prompt, &[], 4, &suffix, &[vec![999]]).unwrap_err();
+        assert!(err.to_string().contains("999"), "{err}");
+    }
+}
