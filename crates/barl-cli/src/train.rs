@@ -205,7 +205,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
 
     let metrics_path = run_dir.join("metrics.jsonl");
-    keep_metrics_up_to(&metrics_path, state.step)?;
+    // Lines after the checkpoint are recomputed; without a checkpoint that
+    // includes the initial evaluation (its records are reused from eval/).
+    keep_metrics_up_to(&metrics_path, ckpt.as_ref().map(|_| state.step))?;
     let mut metrics = OpenOptions::new()
         .create(true)
         .append(true)
@@ -401,13 +403,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if last_saved != state.step {
         save(&run_dir, &engine, &opt, &names, &state, &cfg)?;
     }
-    let report = crate::report::write_report(&run_dir)?;
     println!(
-        "train: {} steps done; run folder {}; report {}",
+        "train: {} steps done; run folder {}",
         state.step,
-        run_dir.display(),
-        report.display()
+        run_dir.display()
     );
+    // The run is complete whatever happens to the report (`barl report` redoes it).
+    match crate::report::write_report(&run_dir) {
+        Ok(path) => println!("report: {}", path.display()),
+        Err(e) => eprintln!("warning: the report could not be written: {e:#}"),
+    }
     Ok(())
 }
 
@@ -479,8 +484,9 @@ fn data_index(g: usize, len: usize, seed: u64) -> usize {
 }
 
 /// Drops the lines of steps after `step` (written after the checkpoint a
-/// resumed run starts from); a torn last line is dropped too.
-fn keep_metrics_up_to(path: &Path, step: usize) -> Result<()> {
+/// resumed run starts from), all lines if `step` is None; a torn last line is
+/// dropped too.
+fn keep_metrics_up_to(path: &Path, step: Option<usize>) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
@@ -491,9 +497,10 @@ fn keep_metrics_up_to(path: &Path, step: usize) -> Result<()> {
         let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        if v.get("step")
-            .and_then(Value::as_u64)
-            .is_some_and(|s| s as usize <= step)
+        let line_step = v.get("step").and_then(Value::as_u64);
+        if line_step
+            .zip(step)
+            .is_some_and(|(s, last)| s as usize <= last)
         {
             kept.push_str(&line);
             kept.push('\n');

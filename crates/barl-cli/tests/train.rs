@@ -211,3 +211,43 @@ fn bad_input_is_reported_with_the_key_or_path() {
     assert!(stderr(&o).contains("rollout_batch_size"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn non_finite_losses_skip_steps_and_stop_the_run() {
+    let dir = tmp("nan");
+    // A model whose final norm is NaN: every logit, log-prob and loss is NaN.
+    let mut w = tiny_llama_weights(7).unwrap();
+    let norm = w["model.norm.weight"].clone();
+    let nan = (norm.ones_like().unwrap() * f64::NAN).unwrap();
+    w.insert("model.norm.weight".into(), nan);
+    let model = dir.join("model");
+    barl_model::save_hf_folder(
+        &model,
+        &tiny_llama_config(),
+        &w,
+        &byte_tokenizer().unwrap(),
+        None,
+    )
+    .unwrap();
+    let run_dir = dir.join("r");
+    let mut args = base_args(&model);
+    args.extend([
+        "adv_estimator=grpo".into(),
+        "max_skipped_steps=2".into(),
+        "eval_data=[]".into(),
+        "--out".into(),
+        run_dir.display().to_string(),
+    ]);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("2 steps in a row") && e.contains("max_skipped_steps"),
+        "{e}"
+    );
+    let m = metrics(&run_dir);
+    assert_eq!(m.len(), 2, "stopped after the second skipped step");
+    assert_eq!(m[0]["actor/skipped_steps"], 1);
+    assert_eq!(m[1]["actor/skipped_steps"], 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

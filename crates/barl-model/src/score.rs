@@ -202,6 +202,17 @@ impl<'m, M: CausalLm + ?Sized> PrefixScorer<'m, M> {
         Ok(s)
     }
 
+    /// An independent copy that can be extended on its own (copies the cache),
+    /// e.g. one per completion of a shared prompt, or a probe suffix appended
+    /// without touching the original.
+    pub fn fork(&self) -> Result<Self, ModelError> {
+        Ok(Self {
+            model: self.model,
+            cache: self.cache.select_rows(&[0], 64)?,
+            next: self.next.clone(),
+        })
+    }
+
     /// Number of prefix tokens encoded so far.
     pub fn len(&self) -> usize {
         self.cache.len()

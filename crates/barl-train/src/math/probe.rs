@@ -13,8 +13,10 @@
 //! the geometric mean of the probabilities of `h_i`'s tokens after the suffix.
 //! The prefix `x ++ c[..e_k]` is shared by every hypothesis of a step and grows
 //! step by step, so one [`PrefixScorer`] per completion encodes each response
-//! token once; each step then scores `[s, s ++ h_1, ..., s ++ h_m]` in one batch
-//! over the cached prefix.
+//! token once (the prompt once for all completions of a prompt); at each step
+//! the suffix is encoded once on a fork of the prefix, and the hypotheses are
+//! scored after it in one batch, which gives `log pi(h_i | x, c[..e_k], s)`
+//! directly ([`probe_probs_shared`]).
 
 use barl_model::{CausalLm, ModelError, PrefixScorer, Tokenizer};
 
@@ -52,6 +54,23 @@ pub fn probe_probs<M: CausalLm + ?Sized>(
     suffix: &[u32],
     hyps: &[Vec<u32>],
 ) -> Result<Vec<Vec<f32>>, ModelError> {
+    let mut out = probe_probs_shared(model, prompt, &[response], step_size, suffix, hyps)?;
+    Ok(out.remove(0))
+}
+
+/// [`probe_probs`] for several completions of one prompt: `out[j][i][k]` is
+/// `p_i(k)` along `responses[j]`. The prompt is encoded once and its cache
+/// forked per completion; at each step the suffix is encoded once on a fork of
+/// the prefix and the hypotheses are scored after it in one batch, so
+/// `log pi(h_i | prefix ++ suffix)` is read off directly.
+pub fn probe_probs_shared<M: CausalLm + ?Sized>(
+    model: &M,
+    prompt: &[u32],
+    responses: &[&[u32]],
+    step_size: usize,
+    suffix: &[u32],
+    hyps: &[Vec<u32>],
+) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
     if step_size == 0 {
         return Err(ModelError::Config(
             "answer probe: step_size must be at least 1, got 0".into(),
@@ -60,30 +79,31 @@ pub fn probe_probs<M: CausalLm + ?Sized>(
     if prompt.is_empty() {
         return Err(ModelError::Config("answer probe: empty prompt".into()));
     }
-    let ends = step_ends(response.len(), step_size);
-    // Continuation 0 is the suffix alone; continuation i + 1 is suffix ++ h_i.
-    let mut conts: Vec<Vec<u32>> = Vec::with_capacity(hyps.len() + 1);
-    conts.push(suffix.to_vec());
-    conts.extend(hyps.iter().map(|h| [suffix, h].concat()));
-
-    let mut probs = vec![Vec::with_capacity(ends.len()); hyps.len()];
-    let mut scorer = PrefixScorer::new(model, prompt)?;
-    let mut done = 0;
-    for &end in &ends {
-        scorer.extend(&response[done..end])?;
-        done = end;
-        let lp = scorer.score(&conts)?;
-        for (i, h) in hyps.iter().enumerate() {
-            let p = if h.is_empty() {
-                0.0
-            } else {
-                // Difference in f64: both totals can be large, the gap small.
-                ((f64::from(lp[i + 1]) - f64::from(lp[0])) / h.len() as f64).exp() as f32
-            };
-            probs[i].push(p);
+    let base = PrefixScorer::new(model, prompt)?;
+    let mut out = Vec::with_capacity(responses.len());
+    for response in responses {
+        let ends = step_ends(response.len(), step_size);
+        let mut probs = vec![Vec::with_capacity(ends.len()); hyps.len()];
+        let mut scorer = base.fork()?;
+        let mut done = 0;
+        for &end in &ends {
+            scorer.extend(&response[done..end])?;
+            done = end;
+            let mut forced = scorer.fork()?;
+            forced.extend(suffix)?;
+            let lp = forced.score(hyps)?;
+            for (i, h) in hyps.iter().enumerate() {
+                let p = if h.is_empty() {
+                    0.0
+                } else {
+                    (f64::from(lp[i]) / h.len() as f64).exp() as f32
+                };
+                probs[i].push(p);
+            }
         }
+        out.push(probs);
     }
-    Ok(probs)
+    Ok(out)
 }
 
 /// Token ids of the forcing suffix `probe_suffix + "{"` and of each

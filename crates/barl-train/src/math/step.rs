@@ -19,7 +19,7 @@ use candle_core::{Tensor, Var};
 
 use super::config::TrainConfig;
 use super::hypotheses::build_hypotheses;
-use super::probe::{probe_ids, probe_probs};
+use super::probe::{probe_ids, probe_probs_shared};
 use crate::optim::AdamW;
 use crate::TrainError;
 
@@ -178,15 +178,10 @@ pub fn advantages<M: CausalLm + ?Sized>(
         };
         let (suffix, hyp_ids) = probe_ids(tokenizer, &cfg.probe_suffix, &answers)?;
         sig.num_hypotheses.push(answers.len());
-        for &j in &members {
-            let probs = probe_probs(
-                model,
-                &r.prompt[j],
-                &r.response[j],
-                cfg.step_size,
-                &suffix,
-                &hyp_ids,
-            )?;
+        let responses: Vec<&[u32]> = members.iter().map(|&j| r.response[j].as_slice()).collect();
+        let all_probs =
+            probe_probs_shared(model, &p.ids, &responses, cfg.step_size, &suffix, &hyp_ids)?;
+        for (&j, probs) in members.iter().zip(all_probs) {
             let values = match cfg.adv_estimator {
                 AdvEstimator::Barl => math_bayesian_values(&probs, &probs[truth], cfg.beta)?,
                 _ => progress_values(&probs[truth]),
