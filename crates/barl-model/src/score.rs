@@ -179,15 +179,22 @@ where
 /// Scoring repeats the prefix cache once per continuation (a copy of the
 /// cached keys/values) and runs all continuations as one batch; the prefix
 /// itself is encoded once, and [`PrefixScorer::extend`] only encodes the chunk.
+///
+/// A scorer may also hold several prefixes of equal length as rows of one
+/// batch ([`PrefixScorer::repeat`], [`PrefixScorer::select`]): then
+/// [`PrefixScorer::extend_rows`] grows each row by its own chunk (all chunks of
+/// one length) and [`PrefixScorer::score_rows`] scores each row's
+/// continuations, each in one forward pass for all rows. The completions of
+/// one prompt are probed this way.
 pub struct PrefixScorer<'m, M: CausalLm + ?Sized> {
     model: &'m M,
     cache: KvCache,
-    /// Log-softmax of the logits after the last prefix token.
-    next: Vec<f32>,
+    /// Per row, the log-softmax of the logits after its last prefix token.
+    next: Vec<Vec<f32>>,
 }
 
 impl<'m, M: CausalLm + ?Sized> PrefixScorer<'m, M> {
-    /// Encodes `prefix` (non-empty).
+    /// Encodes `prefix` (non-empty) as a single row.
     pub fn new(model: &'m M, prefix: &[u32]) -> Result<Self, ModelError> {
         if prefix.is_empty() {
             return Err(ModelError::Config("prefix scorer: empty prefix".into()));
@@ -202,18 +209,7 @@ impl<'m, M: CausalLm + ?Sized> PrefixScorer<'m, M> {
         Ok(s)
     }
 
-    /// An independent copy that can be extended on its own (copies the cache),
-    /// e.g. one per completion of a shared prompt, or a probe suffix appended
-    /// without touching the original.
-    pub fn fork(&self) -> Result<Self, ModelError> {
-        Ok(Self {
-            model: self.model,
-            cache: self.cache.select_rows(&[0], 64)?,
-            next: self.next.clone(),
-        })
-    }
-
-    /// Number of prefix tokens encoded so far.
+    /// Number of prefix tokens encoded so far (per row).
     pub fn len(&self) -> usize {
         self.cache.len()
     }
@@ -223,77 +219,162 @@ impl<'m, M: CausalLm + ?Sized> PrefixScorer<'m, M> {
         self.cache.is_empty()
     }
 
-    /// Appends `chunk` to the prefix, encoding only the new tokens.
+    /// Number of rows (prefixes) held.
+    pub fn rows(&self) -> usize {
+        self.cache.rows()
+    }
+
+    /// An independent copy that can be extended on its own (copies the cache).
+    pub fn fork(&self) -> Result<Self, ModelError> {
+        self.select(&(0..self.rows()).collect::<Vec<_>>())
+    }
+
+    /// A new scorer holding rows `idx` of this one (rows may repeat), e.g.
+    /// `select(&[0; n])` for `n` completions of one prompt.
+    pub fn select(&self, idx: &[usize]) -> Result<Self, ModelError> {
+        if idx.is_empty() {
+            return Err(ModelError::Config("prefix scorer: no rows selected".into()));
+        }
+        Ok(Self {
+            model: self.model,
+            cache: self.cache.select_rows(idx, 64)?,
+            next: idx.iter().map(|&i| self.next[i].clone()).collect(),
+        })
+    }
+
+    /// `n` copies of a single-row scorer's prefix as rows of one batch.
+    pub fn repeat(&self, n: usize) -> Result<Self, ModelError> {
+        if self.rows() != 1 {
+            return Err(ModelError::Config(format!(
+                "prefix scorer: repeat needs one row, have {}",
+                self.rows()
+            )));
+        }
+        self.select(&vec![0; n])
+    }
+
+    /// Appends `chunk` to the prefix of every row, encoding only the new tokens.
     pub fn extend(&mut self, chunk: &[u32]) -> Result<(), ModelError> {
-        if chunk.is_empty() {
+        let chunks = vec![chunk; self.rows()];
+        self.extend_rows(&chunks)
+    }
+
+    /// Appends `chunks[r]` to row `r`; every chunk must have the same length
+    /// (rows stay aligned). Empty chunks do nothing.
+    pub fn extend_rows(&mut self, chunks: &[&[u32]]) -> Result<(), ModelError> {
+        let rows = self.rows();
+        if chunks.len() != rows {
+            return Err(ModelError::Config(format!(
+                "prefix scorer: {} chunks for {rows} rows",
+                chunks.len()
+            )));
+        }
+        let t = chunks[0].len();
+        if chunks.iter().any(|c| c.len() != t) {
+            return Err(ModelError::Config(
+                "prefix scorer: chunks of one extension must have one length".into(),
+            ));
+        }
+        if t == 0 {
             return Ok(());
         }
-        check_ids(chunk, self.model.config().vocab_size, "prefix chunk")?;
+        let vocab = self.model.config().vocab_size;
+        for (r, c) in chunks.iter().enumerate() {
+            check_ids(c, vocab, &format!("prefix chunk of row {r}"))?;
+        }
         let dev = self.model.device();
-        let toks = Tensor::from_vec(chunk.to_vec(), (1, chunk.len()), dev)?;
+        let flat: Vec<u32> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let toks = Tensor::from_vec(flat, (rows, t), dev)?;
         let h = self
             .model
             .hidden(&toks, Some(&mut self.cache), Mode::Infer)?;
-        let last = h.narrow(1, chunk.len() - 1, 1)?;
+        let last = h.narrow(1, t - 1, 1)?;
         let lsm = log_softmax(&self.model.logits(&last, Mode::Infer)?)?;
-        self.next = lsm.flatten_all()?.to_vec1::<f32>()?;
+        self.next = lsm.reshape((rows, vocab))?.to_vec2::<f32>()?;
         Ok(())
     }
 
     /// `log pi(cont | prefix) = sum_j log pi(cont_j | prefix, cont_<j)` for
-    /// each continuation (0 for an empty one), in one batched forward pass.
+    /// each continuation (0 for an empty one) of a single-row scorer, in one
+    /// batched forward pass.
     pub fn score<C: AsRef<[u32]>>(&self, conts: &[C]) -> Result<Vec<f32>, ModelError> {
+        if self.rows() != 1 {
+            return Err(ModelError::Config(format!(
+                "prefix scorer: score needs one row, have {} (use score_rows)",
+                self.rows()
+            )));
+        }
+        Ok(self.score_rows(&[conts])?.remove(0))
+    }
+
+    /// [`PrefixScorer::score`] for every row: `out[r][i]` is the log-prob of
+    /// `conts[r][i]` after row `r`'s prefix; one forward pass for all.
+    pub fn score_rows<C: AsRef<[u32]>>(&self, conts: &[&[C]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if conts.len() != self.rows() {
+            return Err(ModelError::Config(format!(
+                "prefix scorer: continuations for {} rows, have {}",
+                conts.len(),
+                self.rows()
+            )));
+        }
         let vocab = self.model.config().vocab_size;
-        for (i, c) in conts.iter().enumerate() {
-            check_ids(c.as_ref(), vocab, &format!("continuation {i}"))?;
+        // Flatten to (row, continuation) pairs.
+        let mut pairs: Vec<(usize, &[u32])> = Vec::new();
+        for (r, cs) in conts.iter().enumerate() {
+            for (i, c) in cs.iter().enumerate() {
+                check_ids(c.as_ref(), vocab, &format!("continuation {i} of row {r}"))?;
+                pairs.push((r, c.as_ref()));
+            }
         }
         // The first token of each continuation is predicted by the prefix alone.
-        let mut total: Vec<f64> = conts
+        let mut total: Vec<f64> = pairs
             .iter()
-            .map(|c| {
-                c.as_ref()
-                    .first()
-                    .map_or(0.0, |&t| self.next[t as usize] as f64)
-            })
+            .map(|(r, c)| c.first().map_or(0.0, |&t| self.next[*r][t as usize] as f64))
             .collect();
-        let width = conts.iter().map(|c| c.as_ref().len()).max().unwrap_or(0);
-        if width < 2 {
-            return Ok(total.into_iter().map(|x| x as f32).collect());
-        }
-        // Feed tokens 0..len-1 of each continuation (right-padded), after the
-        // prefix repeated once per continuation; position j predicts token j+1.
-        let n = conts.len();
-        let w = width - 1;
-        let mut toks = vec![0u32; n * w];
-        let mut gather = Vec::new();
-        let mut targets = Vec::new();
-        let mut owner = Vec::new();
-        for (r, c) in conts.iter().enumerate() {
-            let c = c.as_ref();
-            if c.len() < 2 {
-                continue;
+        let width = pairs.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
+        if width >= 2 {
+            // Feed tokens 0..len-1 of each continuation (right-padded), after its
+            // row's prefix; position j predicts token j+1.
+            let n = pairs.len();
+            let w = width - 1;
+            let mut toks = vec![0u32; n * w];
+            let mut gather = Vec::new();
+            let mut targets = Vec::new();
+            let mut owner = Vec::new();
+            for (p, (_, c)) in pairs.iter().enumerate() {
+                if c.len() < 2 {
+                    continue;
+                }
+                toks[p * w..p * w + c.len() - 1].copy_from_slice(&c[..c.len() - 1]);
+                for j in 0..c.len() - 1 {
+                    gather.push((p * w + j) as u32);
+                    targets.push(c[j + 1]);
+                    owner.push(p);
+                }
             }
-            toks[r * w..r * w + c.len() - 1].copy_from_slice(&c[..c.len() - 1]);
-            for j in 0..c.len() - 1 {
-                gather.push((r * w + j) as u32);
-                targets.push(c[j + 1]);
-                owner.push(r);
+            let dev = self.model.device();
+            let rows: Vec<usize> = pairs.iter().map(|(r, _)| *r).collect();
+            let mut cache = self.cache.select_rows(&rows, w)?;
+            let toks = Tensor::from_vec(toks, (n, w), dev)?;
+            let h = self.model.hidden(&toks, Some(&mut cache), Mode::Infer)?;
+            let hd = h.dim(2)?;
+            let m = gather.len();
+            let gather = Tensor::from_vec(gather, m, dev)?;
+            let h = h.reshape((n * w, hd))?.index_select(&gather, 0)?;
+            let lsm = log_softmax(&self.model.logits(&h, Mode::Infer)?)?;
+            let targets = Tensor::from_vec(targets, (m, 1), dev)?;
+            let lp = lsm.gather(&targets, 1)?.flatten_all()?.to_vec1::<f32>()?;
+            for (p, x) in owner.into_iter().zip(lp) {
+                total[p] += x as f64;
             }
         }
-        let dev = self.model.device();
-        let mut cache = self.cache.select_rows(&vec![0; n], w)?;
-        let toks = Tensor::from_vec(toks, (n, w), dev)?;
-        let h = self.model.hidden(&toks, Some(&mut cache), Mode::Infer)?;
-        let hd = h.dim(2)?;
-        let m = gather.len();
-        let gather = Tensor::from_vec(gather, m, dev)?;
-        let h = h.reshape((n * w, hd))?.index_select(&gather, 0)?;
-        let lsm = log_softmax(&self.model.logits(&h, Mode::Infer)?)?;
-        let targets = Tensor::from_vec(targets, (m, 1), dev)?;
-        let lp = lsm.gather(&targets, 1)?.flatten_all()?.to_vec1::<f32>()?;
-        for (r, x) in owner.into_iter().zip(lp) {
-            total[r] += x as f64;
+        let mut out: Vec<Vec<f32>> = conts
+            .iter()
+            .map(|cs| Vec::with_capacity(cs.len()))
+            .collect();
+        for ((r, _), x) in pairs.iter().zip(total) {
+            out[*r].push(x as f32);
         }
-        Ok(total.into_iter().map(|x| x as f32).collect())
+        Ok(out)
     }
 }

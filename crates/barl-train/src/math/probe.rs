@@ -59,10 +59,14 @@ pub fn probe_probs<M: CausalLm + ?Sized>(
 }
 
 /// [`probe_probs`] for several completions of one prompt: `out[j][i][k]` is
-/// `p_i(k)` along `responses[j]`. The prompt is encoded once and its cache
-/// forked per completion; at each step the suffix is encoded once on a fork of
-/// the prefix and the hypotheses are scored after it in one batch, so
-/// `log pi(h_i | prefix ++ suffix)` is read off directly.
+/// `p_i(k)` along `responses[j]`.
+///
+/// The prompt is encoded once and repeated as one batch row per completion;
+/// each step extends all rows by their next `step_size` tokens in one pass (a
+/// completion whose last step is shorter is split off and finished alone).
+/// At each step the suffix is appended to a copy of the rows and the
+/// hypotheses are scored after it in one more pass, which gives
+/// `log pi(h_i | x, c[..e_k], s)` directly.
 pub fn probe_probs_shared<M: CausalLm + ?Sized>(
     model: &M,
     prompt: &[u32],
@@ -79,31 +83,71 @@ pub fn probe_probs_shared<M: CausalLm + ?Sized>(
     if prompt.is_empty() {
         return Err(ModelError::Config("answer probe: empty prompt".into()));
     }
-    let base = PrefixScorer::new(model, prompt)?;
-    let mut out = Vec::with_capacity(responses.len());
-    for response in responses {
-        let ends = step_ends(response.len(), step_size);
-        let mut probs = vec![Vec::with_capacity(ends.len()); hyps.len()];
-        let mut scorer = base.fork()?;
-        let mut done = 0;
-        for &end in &ends {
-            scorer.extend(&response[done..end])?;
-            done = end;
-            let mut forced = scorer.fork()?;
-            forced.extend(suffix)?;
-            let lp = forced.score(hyps)?;
-            for (i, h) in hyps.iter().enumerate() {
-                let p = if h.is_empty() {
-                    0.0
-                } else {
-                    (f64::from(lp[i]) / h.len() as f64).exp() as f32
-                };
-                probs[i].push(p);
+    let mut out: Vec<Vec<Vec<f32>>> = responses
+        .iter()
+        .map(|r| vec![Vec::with_capacity(r.len() / step_size + 2); hyps.len()])
+        .collect();
+    if responses.is_empty() {
+        return Ok(out);
+    }
+    // Row r of `batch` is completion `active[r]`; all rows have `done` response tokens.
+    let mut active: Vec<usize> = (0..responses.len()).collect();
+    let mut batch = PrefixScorer::new(model, prompt)?.repeat(responses.len())?;
+    probe_rows(&batch, &active, suffix, hyps, &mut out)?;
+    let mut done = 0;
+    while !active.is_empty() {
+        let end = done + step_size;
+        let mut keep = Vec::new();
+        for (row, &j) in active.iter().enumerate() {
+            let len = responses[j].len();
+            if len >= end {
+                keep.push(row);
+            } else if len > done {
+                // A last step shorter than step_size: finish this one alone.
+                let mut alone = batch.select(&[row])?;
+                alone.extend(&responses[j][done..])?;
+                probe_rows(&alone, &[j], suffix, hyps, &mut out)?;
             }
         }
-        out.push(probs);
+        if keep.is_empty() {
+            break;
+        }
+        if keep.len() != active.len() {
+            batch = batch.select(&keep)?;
+            active = keep.iter().map(|&row| active[row]).collect();
+        }
+        let chunks: Vec<&[u32]> = active.iter().map(|&j| &responses[j][done..end]).collect();
+        batch.extend_rows(&chunks)?;
+        probe_rows(&batch, &active, suffix, hyps, &mut out)?;
+        done = end;
     }
     Ok(out)
+}
+
+/// Appends `p_i` at the current step to `out[j]` for the completions `active`
+/// held as the rows of `batch`.
+fn probe_rows<M: CausalLm + ?Sized>(
+    batch: &PrefixScorer<'_, M>,
+    active: &[usize],
+    suffix: &[u32],
+    hyps: &[Vec<u32>],
+    out: &mut [Vec<Vec<f32>>],
+) -> Result<(), ModelError> {
+    let mut forced = batch.fork()?;
+    forced.extend(suffix)?;
+    let per_row: Vec<&[Vec<u32>]> = vec![hyps; active.len()];
+    let lp = forced.score_rows(&per_row)?;
+    for (row, &j) in active.iter().enumerate() {
+        for (i, h) in hyps.iter().enumerate() {
+            let p = if h.is_empty() {
+                0.0
+            } else {
+                (f64::from(lp[row][i]) / h.len() as f64).exp() as f32
+            };
+            out[j][i].push(p);
+        }
+    }
+    Ok(())
 }
 
 /// Token ids of the forcing suffix `probe_suffix + "{"` and of each
@@ -229,6 +273,42 @@ mod tests {
             .iter()
             .fold((1f32, 0f32), |(lo, hi), &p| (lo.min(p), hi.max(p)));
         assert!(hi > 10.0 * lo, "probabilities too flat: {lo}..{hi}");
+    }
+
+    #[test]
+    fn batched_completions_match_full_rescoring() {
+        // Completions of one prompt of different lengths: a multiple of the step
+        // (8), shorter last steps (11, 3), longer than the rest (13) and empty.
+        let model = tiny_model();
+        let prompt = ids(6, 7);
+        let responses: Vec<Vec<u32>> = [8, 11, 3, 13, 0]
+            .iter()
+            .enumerate()
+            .map(|(j, &n)| ids(n, 20 + j as u64))
+            .collect();
+        let refs: Vec<&[u32]> = responses.iter().map(Vec::as_slice).collect();
+        let suffix = ids(3, 8);
+        let hyps = vec![ids(2, 9), ids(1, 10)];
+        let step = 4;
+        let got = probe_probs_shared(&model, &prompt, &refs, step, &suffix, &hyps).unwrap();
+        for (j, r) in responses.iter().enumerate() {
+            let ends = step_ends(r.len(), step);
+            for (i, h) in hyps.iter().enumerate() {
+                assert_eq!(got[j][i].len(), ends.len(), "completion {j}");
+                for (k, &end) in ends.iter().enumerate() {
+                    let prefix = [&prompt[..], &r[..end]].concat();
+                    let cont = [&suffix[..], &h[..]].concat();
+                    let lp = &score_no_grad(&model, &[(prefix, cont)]).unwrap()[0];
+                    let sum: f32 = lp[suffix.len()..].iter().sum();
+                    let want = (sum / h.len() as f32).exp();
+                    let p = got[j][i][k];
+                    assert!(
+                        (p - want).abs() <= 1e-4 * want.max(1e-3),
+                        "completion {j} hyp {i} step {k}: {p} vs {want}"
+                    );
+                }
+            }
+        }
     }
 
     /// A character-level BPE tokenizer whose post-processor prepends `<s>`:
