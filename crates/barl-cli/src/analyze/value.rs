@@ -3,7 +3,7 @@
 //!
 //! Per problem, the hypotheses come from its responses (spec section 4,
 //! [`build_hypotheses`]); per response, the answer probe gives `p_i(k)` at every
-//! step (spec section 5, [`probe_probs`]) and
+//! step (spec section 5, [`probe_probs_shared`]) and
 //! `V(k) = sum_i w_i(k) (p_i(K) - p_i(k))` ([`math_bayesian_values`]).
 //! Statistics, for all responses and for correct / incorrect ones apart:
 //!
@@ -25,7 +25,7 @@ use barl_core::math_bayesian_values;
 use barl_math::evalfile::read_eval_file;
 use barl_math::grader::grader_by_name;
 use barl_train::math::hypotheses::build_hypotheses;
-use barl_train::math::probe::{probe_ids, probe_probs};
+use barl_train::math::probe::{probe_ids, probe_probs_shared};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -285,17 +285,24 @@ pub fn value(args: &ValueArgs, out: &mut dyn Write) -> Result<()> {
             if prompt.is_empty() {
                 return Err(UsageError(format!("{}: empty prompt", at())).into());
             }
-            for (i, (text, &ok)) in rec.responses.iter().zip(&rec.correct).enumerate() {
-                let response = engine.tokenizer.encode(text, false).with_context(at)?;
-                let probs = probe_probs(
-                    &engine.model,
-                    &prompt,
-                    &response,
-                    args.step_size,
-                    &suffix,
-                    &hyp_ids,
-                )
-                .with_context(|| format!("{}, response {i}", at()))?;
+            let responses = rec
+                .responses
+                .iter()
+                .map(|text| engine.tokenizer.encode(text, false))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(at)?;
+            let refs: Vec<&[u32]> = responses.iter().map(Vec::as_slice).collect();
+            // All responses of a problem are probed together (one batch per step).
+            let all_probs = probe_probs_shared(
+                &engine.model,
+                &prompt,
+                &refs,
+                args.step_size,
+                &suffix,
+                &hyp_ids,
+            )
+            .with_context(at)?;
+            for (i, (probs, &ok)) in all_probs.iter().zip(&rec.correct).enumerate() {
                 let truth = probs[hyps.truth].clone();
                 let values = math_bayesian_values(&probs, &truth, args.beta)
                     .with_context(|| format!("{}, response {i}", at()))?;
