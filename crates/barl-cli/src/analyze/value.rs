@@ -304,7 +304,7 @@ pub fn value(args: &ValueArgs, out: &mut dyn Write) -> Result<()> {
             .with_context(at)?;
             for (i, (probs, &ok)) in all_probs.iter().zip(&rec.correct).enumerate() {
                 let truth = probs[hyps.truth].clone();
-                let values = math_bayesian_values(&probs, &truth, args.beta)
+                let values = math_bayesian_values(probs, &truth, args.beta)
                     .with_context(|| format!("{}, response {i}", at()))?;
                 let row = ResponseValues {
                     id: rec.id.clone(),
