@@ -137,6 +137,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         None => TrainerState {
             step: 0,
             optimizer_step: 0,
+            data_position: 0,
+            next_sample_stream: 0,
             skipped_total: 0,
             skipped_in_a_row: 0,
             config_hash: cfg.hash(),
@@ -263,13 +265,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     while state.step < cfg.num_steps {
         let step = state.step;
         let t_step = Instant::now();
-        let batch: Vec<PromptItem> = (step * per_step..(step + 1) * per_step)
+        let first = state.data_position;
+        let batch: Vec<PromptItem> = (first..first + per_step)
             .map(|g| prompts[data_index(g, prompts.len(), cfg.seed)].clone())
             .collect();
         opt.set_lr(cfg.lr_at(step));
 
         let t = Instant::now();
-        let first_stream = (step * per_step * cfg.n_samples_per_prompt) as u64;
+        let first_stream = state.next_sample_stream;
         let r = rollout(
             &engine.model,
             &engine.tokenizer,
@@ -306,6 +309,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
         state.step += 1;
         state.optimizer_step = opt.step_count();
+        state.data_position += per_step;
+        state.next_sample_stream += r.len() as u64;
         state.skipped_total += st.skipped;
         if st.skipped > 0 && st.optimizer_steps == 0 {
             state.skipped_in_a_row += 1;

@@ -108,7 +108,20 @@ fn a_run_killed_in_step_5_resumes_to_the_same_metrics() {
     child.wait().unwrap();
     // Lines for the initial evaluation (step 0) and steps 1-4.
     assert_eq!(metrics(&b).len(), 5, "killed after step 4's line");
-    assert!(b.join("checkpoints/step-000003/trainer.json").is_file());
+    // The checkpoint's positions are those of step 3: 3 x 2 prompts drawn,
+    // 3 x 2 x 2 sampler streams used.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.join("checkpoints/step-000003/trainer.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            &state["step"],
+            &state["data_position"],
+            &state["next_sample_stream"]
+        ),
+        (&Value::from(3), &Value::from(6), &Value::from(12))
+    );
     assert!(!b.join("checkpoints/step-000006").exists());
 
     let o = run(&[

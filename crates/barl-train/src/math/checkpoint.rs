@@ -6,7 +6,7 @@
 //! A checkpoint is written into a temporary folder and renamed into place, so a
 //! crash leaves either a complete checkpoint or none; only the newest
 //! `keep` are kept. Sampling streams and data order are functions of (seed,
-//! step), so the step is all the random state a resume needs.
+//! position), so the saved positions are all the random state a resume needs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,12 @@ pub struct TrainerState {
     pub step: usize,
     /// AdamW steps taken (bias correction).
     pub optimizer_step: u64,
+    /// Prompts drawn so far: the next step's first prompt is draw number
+    /// `data_position` of the seeded epoch orders (`step * rollout_batch_size`).
+    pub data_position: usize,
+    /// First sampler stream of the next step (`step * rollout_batch_size * n`);
+    /// the sampler's random state is a pure function of (seed, stream).
+    pub next_sample_stream: u64,
     /// Steps skipped for a non-finite loss, in total and in a row at the end.
     pub skipped_total: usize,
     pub skipped_in_a_row: usize,
