@@ -222,8 +222,9 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
                 (s[..1].to_vec(), s[1..].to_vec())
             })
             .collect();
+        let vars = m.vars();
         let mut opt = AdamW::new(
-            m.vars(),
+            vars.clone(),
             AdamWConfig {
                 lr: 1e-6,
                 ..AdamWConfig::default()
@@ -237,8 +238,17 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
                 let loss = ((s.logprobs * &s.mask)?.sum_all()?
                     / s.mask.sum_all()?.to_scalar::<f32>()? as f64)?
                     .neg()?;
-                let grads = loss.backward()?;
-                opt.step(&grads).context("AdamW step")?;
+                let store = loss.backward()?;
+                // Gradients of ops on variables keep the graph (all activations)
+                // alive: detach them and drop the graph before the optimizer's
+                // temporaries are allocated.
+                let grads: Vec<Option<Tensor>> = vars
+                    .iter()
+                    .map(|v| store.get(v.as_tensor()).map(Tensor::detach))
+                    .collect();
+                drop(store);
+                drop(loss);
+                opt.step_grads(&grads).context("AdamW step")?;
                 Ok(())
             })?;
             times.push(t);

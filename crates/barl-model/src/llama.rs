@@ -21,6 +21,7 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Module, Tensor, Var};
 
+use crate::kernels::few_rows;
 use crate::layers::{
     apply_rotary, attention, attention_mask, positions, rms_norm, swiglu, take_vars, CausalLm,
     KvCache, Linear, Mask, Mode, Rotary,
@@ -110,6 +111,7 @@ impl Llama {
         device: &Device,
     ) -> Result<Self, ModelError> {
         let vars = take_vars(cfg, weights, device)?;
+        crate::layers::advise_huge_pages(vars.iter().map(|(_, v)| v.as_tensor()));
         let by_name: HashMap<&str, Tensor> = vars
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_tensor().clone()))
@@ -204,6 +206,125 @@ impl Llama {
     }
 }
 
+impl Llama {
+    /// The decode step of [`crate::decode`]: one token per row after the
+    /// cache, on the inference weights' own storage. `None` when the weights
+    /// are not contiguous f32 on the CPU (the caller takes the general path).
+    fn decode_step(
+        &self,
+        tokens: &Tensor,
+        cache: &mut KvCache,
+    ) -> Result<Option<Tensor>, ModelError> {
+        use crate::decode::{self, CacheView, LayerSlices, Lin, Pinned};
+        if !self.device.is_cpu() {
+            return Ok(None);
+        }
+        let w = &self.infer;
+        let mut pin = Pinned::new();
+        // Pin every weight first, then take the slices (the guards must outlive them).
+        let Some(embed) = pin.pin(&w.embed) else {
+            return Ok(None);
+        };
+        let Some(norm) = pin.pin(&w.norm) else {
+            return Ok(None);
+        };
+        let mut ids = Vec::with_capacity(w.layers.len());
+        for l in &w.layers {
+            let mut lin_ids = Vec::with_capacity(7);
+            for p in [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down] {
+                let Some(wi) = pin.pin(&p.weight) else {
+                    return Ok(None);
+                };
+                let bi = match &p.bias {
+                    Some(b) => match pin.pin(b) {
+                        Some(i) => Some(i),
+                        None => return Ok(None),
+                    },
+                    None => None,
+                };
+                lin_ids.push((wi, bi));
+            }
+            let (Some(ni), Some(pi)) = (pin.pin(&l.input_norm), pin.pin(&l.post_norm)) else {
+                return Ok(None);
+            };
+            ids.push((ni, pi, lin_ids));
+        }
+        let lin_of = |(wi, bi): (usize, Option<usize>)| Lin {
+            w: pin.get(wi),
+            b: bi.map(|i| pin.get(i)),
+        };
+        let layers: Vec<LayerSlices> = ids
+            .iter()
+            .map(|(ni, pi, l)| LayerSlices {
+                input_norm: pin.get(*ni),
+                q: lin_of(l[0]),
+                k: lin_of(l[1]),
+                v: lin_of(l[2]),
+                o: lin_of(l[3]),
+                post_norm: pin.get(*pi),
+                gate: lin_of(l[4]),
+                up: lin_of(l[5]),
+                down: lin_of(l[6]),
+            })
+            .collect();
+
+        let c = &self.cfg;
+        let h = c.hidden_size;
+        let toks = tokens.flatten_all()?.to_vec1::<u32>()?;
+        let rows = toks.len();
+        let embed = pin.get(embed);
+        let mut x = Vec::with_capacity(rows * h);
+        for &t in &toks {
+            let t = t as usize;
+            if t >= c.vocab_size {
+                return Err(ModelError::Config(format!(
+                    "token ids: id {t} is outside the vocabulary of {}",
+                    c.vocab_size
+                )));
+            }
+            x.extend_from_slice(&embed[t * h..(t + 1) * h]);
+        }
+        let past = cache.len();
+        let pads = cache.left_pad().to_vec();
+        let pos: Vec<u32> = pads
+            .iter()
+            .map(|&p| past.saturating_sub(p) as u32)
+            .collect();
+        let cos_sin = decode::rope_table(&pos, self.rotary.inv_freq());
+        for (li, lw) in layers.iter().enumerate() {
+            let (q, k, v) = decode::qkv(c, lw, &x, rows, &cos_sin);
+            cache.write_column(li, &k, &v, &self.device)?;
+            let a = {
+                let (kb, vb) = cache
+                    .buffers(li)
+                    .ok_or_else(|| ModelError::Config(format!("kv cache lacks layer {li}")))?;
+                let mut bufs = Pinned::new();
+                let (Some(ki), Some(vi)) = (bufs.pin_any(kb), bufs.pin_any(vb)) else {
+                    return Err(ModelError::Config("kv cache is not f32 on the CPU".into()));
+                };
+                let (kl, vl) = (kb.layout(), vb.layout());
+                if kl.start_offset() != vl.start_offset() || kl.stride() != vl.stride() {
+                    return Err(ModelError::Config(
+                        "kv cache: k and v layouts differ".into(),
+                    ));
+                }
+                let st = kl.stride();
+                let view = CacheView {
+                    k: bufs.get(ki),
+                    v: bufs.get(vi),
+                    start: kl.start_offset(),
+                    strides: [st[0], st[1], st[2]],
+                };
+                decode::attend(c, &q, &view, &pads, past)
+            };
+            decode::finish_layer(c, lw, &mut x, &a, rows);
+        }
+        cache.advance(1);
+        let y = decode::rms_norm_rows(&x, pin.get(norm), c.rms_norm_eps);
+        Ok(Some(Tensor::from_vec(y, (rows, 1, h), &self.device)?))
+    }
+}
+
 impl CausalLm for Llama {
     fn config(&self) -> &ModelConfig {
         &self.cfg
@@ -242,6 +363,13 @@ impl CausalLm for Llama {
                 (c.len(), c.left_pad().to_vec())
             }
         };
+        if mode == Mode::Infer && t == 1 && b <= few_rows::MAX_ROWS && crate::decode::enabled() {
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some(h) = self.decode_step(tokens, c)? {
+                    return Ok(h);
+                }
+            }
+        }
         let w = self.weights(mode);
         let (pos, rows) = positions(&pads, past, t);
         let (cos, sin) = self.rotary.cos_sin(&pos, rows, t, &self.device)?;

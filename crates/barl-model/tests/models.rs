@@ -296,6 +296,61 @@ fn left_padded_batch_matches_each_row_alone() {
     }
 }
 
+/// The decode step (one token per row after a cache) against the general
+/// path: a left-padded batch fed column by column from an empty cache, with
+/// a finished row dropped half-way, gives every real position the logits of
+/// the full forward of its row alone (GQA, Llama 3 scaling, q/k/v bias).
+#[test]
+fn one_token_steps_from_an_empty_cache_match_each_row_alone() {
+    for c in [cfg(Arch::Llama, false, true), cfg(Arch::Qwen2, true, false)] {
+        let (m, _) = build(&c, 31);
+        let rows = [ids(5, 32, 300), ids(11, 33, 300), ids(8, 34, 300)];
+        let width = 11;
+        let pads: Vec<usize> = rows.iter().map(|r| width - r.len()).collect();
+        // Capacity 4 makes the cache grow along the way.
+        let mut cache = KvCache::with_left_padding(&c, pads.clone(), 4);
+        let mut live: Vec<usize> = vec![0, 1, 2];
+        let mut got: Vec<Vec<Tensor>> = vec![Vec::new(); 3];
+        for col in 0..width {
+            if col == 7 {
+                // Row 0 leaves the batch (as the sampler drops finished rows).
+                cache.retain_rows(&[1, 2]).unwrap();
+                live = vec![1, 2];
+            }
+            let toks: Vec<u32> = live
+                .iter()
+                .map(|&i| {
+                    if col < pads[i] {
+                        0
+                    } else {
+                        rows[i][col - pads[i]]
+                    }
+                })
+                .collect();
+            let x = Tensor::from_vec(toks, (live.len(), 1), &DEV).unwrap();
+            let z = m.forward(&x, Some(&mut cache), Mode::Infer).unwrap();
+            for (r, &i) in live.iter().enumerate() {
+                if col >= pads[i] {
+                    got[i].push(z.get(r).unwrap());
+                }
+            }
+        }
+        assert_eq!(cache.len(), width);
+        for (i, r) in rows.iter().enumerate() {
+            let alone = m
+                .forward(&row(r), None, Mode::Infer)
+                .unwrap()
+                .squeeze(0)
+                .unwrap();
+            let n = got[i].len();
+            assert_eq!(n, if i == 0 { 7 - pads[0] } else { r.len() });
+            let steps = Tensor::cat(&got[i], 0).unwrap();
+            let d = max_diff(&steps, &alone.narrow(0, 0, n).unwrap());
+            assert!(d <= 1e-4, "{:?} row {i}: {d}", c.arch);
+        }
+    }
+}
+
 #[test]
 fn every_variable_gets_a_gradient_through_scoring() {
     for c in [

@@ -1,0 +1,272 @@
+//! The decode step on the CPU: each row of a batch feeds one new token after
+//! its cached columns, and the whole decoder runs on the weights' own f32
+//! storage, with no candle op between the embedding and the final norm.
+//!
+//! Why: a decode step of a small model is memory-bound (every weight is read
+//! once per step), but through candle it is also ~35 ops per layer, each
+//! allocating, dispatching and synchronising threads; on SmolLM2-135M at
+//! batch 1 that overhead cost about as much as reading the weights. Here a
+//! layer is six parallel regions (q/k/v, attention, o, gate/up, down, plus
+//! the norms inline) over `rows x width` activations.
+//!
+//! The maths is that of [`crate::llama`] for one query per row, written out:
+//!
+//! ```text
+//! n = rms_norm(x, w_in);  q, k, v = n Wq^T + bq, n Wk^T + bk, n Wv^T + bv
+//! q, k = rope(q, pos), rope(k, pos)        pos = past - left_pad[row]
+//! cache[:, past] = k, v
+//! a_h = sum_j softmax_j(q_h . k_j / sqrt(D)) v_j      j in left_pad[row] ..= past
+//! x = x + a Wo^T;  n = rms_norm(x, w_post);  x = x + (silu(n Wg^T) * n Wu^T) Wd^T
+//! ```
+//!
+//! A test checks it against the general path (candle ops) on Llama and Qwen2
+//! shapes with left padding.
+
+use candle_core::{CpuStorage, Storage, StorageRef, Tensor};
+use rayon::prelude::*;
+
+use crate::kernels::few_rows;
+use crate::ModelConfig;
+
+/// Whether the decode step is on: it is unless `BARL_GENERAL_DECODE=1`,
+/// which sends decoding through the general candle path (for comparisons).
+pub(crate) fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("BARL_GENERAL_DECODE").map_or(true, |v| v != "1"))
+}
+
+/// Read access to the f32 storage of contiguous CPU tensors, held for the
+/// duration of a step (the optimiser writes the weights only between steps).
+pub(crate) struct Pinned<'a> {
+    guards: Vec<(StorageRef<'a>, usize, usize)>,
+}
+
+impl<'a> Pinned<'a> {
+    pub fn new() -> Self {
+        Self { guards: Vec::new() }
+    }
+
+    /// Pins `t`; `None` when it is not a contiguous f32 CPU tensor (the caller
+    /// then takes the general path).
+    pub fn pin(&mut self, t: &'a Tensor) -> Option<usize> {
+        let (guard, layout) = t.storage_and_layout();
+        let (a, b) = layout.contiguous_offsets()?;
+        if !matches!(&*guard, Storage::Cpu(CpuStorage::F32(_))) {
+            return None;
+        }
+        self.guards.push((guard, a, b));
+        Some(self.guards.len() - 1)
+    }
+
+    /// Pins the whole f32 CPU storage under `t`, whatever its layout (index
+    /// it with `t.layout()`); `None` for other storage.
+    pub fn pin_any(&mut self, t: &'a Tensor) -> Option<usize> {
+        let (guard, _) = t.storage_and_layout();
+        let n = match &*guard {
+            Storage::Cpu(CpuStorage::F32(v)) => v.len(),
+            _ => return None,
+        };
+        self.guards.push((guard, 0, n));
+        Some(self.guards.len() - 1)
+    }
+
+    /// The data of pinned tensor `i`.
+    pub fn get(&self, i: usize) -> &[f32] {
+        let (g, a, b) = &self.guards[i];
+        match &**g {
+            Storage::Cpu(CpuStorage::F32(v)) => &v[*a..*b],
+            _ => unreachable!("pin admits only f32 CPU storage"),
+        }
+    }
+}
+
+/// `y = x W^T (+ b)`, `W` `(n, k)` row-major.
+pub(crate) struct Lin<'a> {
+    pub w: &'a [f32],
+    pub b: Option<&'a [f32]>,
+}
+
+impl Lin<'_> {
+    fn apply(&self, x: &[f32], rows: usize, k: usize) -> Vec<f32> {
+        let n = self.w.len() / k;
+        let mut y = few_rows::x_wt(x, self.w, rows, k, n);
+        if let Some(b) = self.b {
+            y.chunks_mut(n)
+                .for_each(|r| r.iter_mut().zip(b).for_each(|(o, &bi)| *o += bi));
+        }
+        y
+    }
+}
+
+/// One decoder layer's weights as slices.
+pub(crate) struct LayerSlices<'a> {
+    pub input_norm: &'a [f32],
+    pub q: Lin<'a>,
+    pub k: Lin<'a>,
+    pub v: Lin<'a>,
+    pub o: Lin<'a>,
+    pub post_norm: &'a [f32],
+    pub gate: Lin<'a>,
+    pub up: Lin<'a>,
+    pub down: Lin<'a>,
+}
+
+/// A layer's key and value buffers `(rows, Hkv, capacity, D)` (any strides
+/// whose last is 1), with their storage offsets.
+pub(crate) struct CacheView<'a> {
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    /// Start offset and strides of dims 0..3 (the same for k and v).
+    pub start: usize,
+    pub strides: [usize; 3],
+}
+
+/// `x / sqrt(mean(x^2) + eps) * w` over each row of `x` (width `w.len()`).
+pub(crate) fn rms_norm_rows(x: &[f32], w: &[f32], eps: f64) -> Vec<f32> {
+    let h = w.len();
+    let mut y = vec![0f32; x.len()];
+    for (yr, xr) in y.chunks_mut(h).zip(x.chunks(h)) {
+        let ms = xr.iter().map(|&a| a * a).sum::<f32>() / h as f32;
+        let r = 1.0 / (ms + eps as f32).sqrt();
+        for ((o, &a), &wi) in yr.iter_mut().zip(xr).zip(w) {
+            *o = a * r * wi;
+        }
+    }
+    y
+}
+
+/// Rotates each head (width `d`) of `x` `(rows, heads * d)` in place by the
+/// angles `pos[row] * inv_freq`, rotate-half layout:
+/// `[a, b] -> [a cos - b sin, b cos + a sin]`.
+pub(crate) fn rope_rows(x: &mut [f32], heads: usize, d: usize, cos_sin: &[(f32, f32)]) {
+    let half = d / 2;
+    for (r, xr) in x.chunks_mut(heads * d).enumerate() {
+        let cs = &cos_sin[r * half..(r + 1) * half];
+        for head in xr.chunks_mut(d) {
+            let (a, b) = head.split_at_mut(half);
+            for ((ai, bi), &(c, s)) in a.iter_mut().zip(b.iter_mut()).zip(cs) {
+                let (x1, x2) = (*ai, *bi);
+                *ai = x1 * c - x2 * s;
+                *bi = x2 * c + x1 * s;
+            }
+        }
+    }
+}
+
+/// `cos` and `sin` of `pos[row] * inv_freq[i]`, `(rows, d/2)`, angles in f32
+/// as [`crate::layers::Rotary::cos_sin`] forms them.
+pub(crate) fn rope_table(pos: &[u32], inv_freq: &[f32]) -> Vec<(f32, f32)> {
+    pos.iter()
+        .flat_map(|&p| {
+            inv_freq.iter().map(move |&f| {
+                let a = p as f32 * f;
+                (a.cos(), a.sin())
+            })
+        })
+        .collect()
+}
+
+/// Attention of one query per row over cached columns `left_pad[row] ..= past`
+/// (the new column already written; just `past` for a padding query). `q` `(rows, Hq * D)`; returns the same
+/// shape. Query head `h` reads kv head `h / (Hq / Hkv)`.
+pub(crate) fn attend(
+    cfg: &ModelConfig,
+    q: &[f32],
+    cache: &CacheView,
+    left_pad: &[usize],
+    past: usize,
+) -> Vec<f32> {
+    let (hq, hkv, d) = (
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.head_dim,
+    );
+    let g = hq / hkv;
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut out = vec![0f32; q.len()];
+    out.par_chunks_mut(d)
+        .zip(q.par_chunks(d))
+        .enumerate()
+        .with_min_len(2)
+        .for_each(|(i, (o, qh))| {
+            let (r, h) = (i / hq, i % hq);
+            let base = cache.start + r * cache.strides[0] + (h / g) * cache.strides[1];
+            let st = cache.strides[2];
+            // A padding query (the row's real tokens start later) sees only
+            // itself, as in the general path; its output is never used.
+            let cols = left_pad[r].min(past)..=past;
+            let mut s: Vec<f32> = cols
+                .clone()
+                .map(|j| {
+                    let kj = &cache.k[base + j * st..base + j * st + d];
+                    dot(qh, kj) * scale
+                })
+                .collect();
+            let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            s.iter_mut().for_each(|e| {
+                *e = (*e - m).exp();
+                sum += *e;
+            });
+            let inv = 1.0 / sum;
+            for (j, p) in cols.zip(&s) {
+                let vj = &cache.v[base + j * st..base + j * st + d];
+                let p = p * inv;
+                o.iter_mut().zip(vj).for_each(|(a, &b)| *a += p * b);
+            }
+        });
+    out
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums let the compiler vectorise without reassociation.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+}
+
+/// The q/k/v projections and rotary of one layer: returns `q` `(rows, Hq*D)`
+/// and `k`, `v` `(rows, Hkv*D)`, for the caller to write `k`/`v` into the cache.
+pub(crate) fn qkv(
+    cfg: &ModelConfig,
+    w: &LayerSlices,
+    x: &[f32],
+    rows: usize,
+    cos_sin: &[(f32, f32)],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let h = cfg.hidden_size;
+    let n = rms_norm_rows(x, w.input_norm, cfg.rms_norm_eps);
+    let mut q = w.q.apply(&n, rows, h);
+    let mut k = w.k.apply(&n, rows, h);
+    let v = w.v.apply(&n, rows, h);
+    rope_rows(&mut q, cfg.num_attention_heads, cfg.head_dim, cos_sin);
+    rope_rows(&mut k, cfg.num_key_value_heads, cfg.head_dim, cos_sin);
+    (q, k, v)
+}
+
+/// The rest of a layer after attention: `x += a Wo^T`, then the MLP block.
+pub(crate) fn finish_layer(
+    cfg: &ModelConfig,
+    w: &LayerSlices,
+    x: &mut [f32],
+    a: &[f32],
+    rows: usize,
+) {
+    let h = cfg.hidden_size;
+    let o = w.o.apply(a, rows, cfg.num_attention_heads * cfg.head_dim);
+    x.iter_mut().zip(&o).for_each(|(xi, oi)| *xi += oi);
+    let n = rms_norm_rows(x, w.post_norm, cfg.rms_norm_eps);
+    let mut gate = w.gate.apply(&n, rows, h);
+    let up = w.up.apply(&n, rows, h);
+    gate.iter_mut().zip(&up).for_each(|(g, &u)| {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    });
+    let d = w.down.apply(&gate, rows, cfg.intermediate_size);
+    x.iter_mut().zip(&d).for_each(|(xi, di)| *xi += di);
+}
