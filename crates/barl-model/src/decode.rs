@@ -25,7 +25,7 @@
 use candle_core::{CpuStorage, Storage, StorageRef, Tensor};
 use rayon::prelude::*;
 
-use crate::kernels::few_rows;
+use crate::kernels::{few_rows, rms_norm_row};
 use crate::ModelConfig;
 
 /// Whether the decode step is on: it is unless `BARL_GENERAL_DECODE=1`,
@@ -123,20 +123,16 @@ pub(crate) struct CacheView<'a> {
 
 /// `x / sqrt(mean(x^2) + eps) * w` over each row of `x` (width `w.len()`).
 pub(crate) fn rms_norm_rows(x: &[f32], w: &[f32], eps: f64) -> Vec<f32> {
-    let h = w.len();
     let mut y = vec![0f32; x.len()];
-    for (yr, xr) in y.chunks_mut(h).zip(x.chunks(h)) {
-        let ms = xr.iter().map(|&a| a * a).sum::<f32>() / h as f32;
-        let r = 1.0 / (ms + eps as f32).sqrt();
-        for ((o, &a), &wi) in yr.iter_mut().zip(xr).zip(w) {
-            *o = a * r * wi;
-        }
+    for (yr, xr) in y.chunks_mut(w.len()).zip(x.chunks(w.len())) {
+        rms_norm_row(yr, xr, w, eps);
     }
     y
 }
 
 /// Rotates each head (width `d`) of `x` `(rows, heads * d)` in place by the
-/// angles `pos[row] * inv_freq`, rotate-half layout:
+/// angles of `cos_sin` `(rows, d/2)` ([`crate::layers::Rotary::cos_sin_pairs`]),
+/// rotate-half layout:
 /// `[a, b] -> [a cos - b sin, b cos + a sin]`.
 pub(crate) fn rope_rows(x: &mut [f32], heads: usize, d: usize, cos_sin: &[(f32, f32)]) {
     let half = d / 2;
@@ -153,22 +149,10 @@ pub(crate) fn rope_rows(x: &mut [f32], heads: usize, d: usize, cos_sin: &[(f32, 
     }
 }
 
-/// `cos` and `sin` of `pos[row] * inv_freq[i]`, `(rows, d/2)`, angles in f32
-/// as [`crate::layers::Rotary::cos_sin`] forms them.
-pub(crate) fn rope_table(pos: &[u32], inv_freq: &[f32]) -> Vec<(f32, f32)> {
-    pos.iter()
-        .flat_map(|&p| {
-            inv_freq.iter().map(move |&f| {
-                let a = p as f32 * f;
-                (a.cos(), a.sin())
-            })
-        })
-        .collect()
-}
-
 /// Attention of one query per row over cached columns `left_pad[row] ..= past`
-/// (the new column already written; just `past` for a padding query). `q` `(rows, Hq * D)`; returns the same
-/// shape. Query head `h` reads kv head `h / (Hq / Hkv)`.
+/// (the new column already written; just `past` for a padding query).
+/// `q` `(rows, Hq * D)`; returns the same shape. Query head `h` reads kv head
+/// `h / (Hq / Hkv)`.
 pub(crate) fn attend(
     cfg: &ModelConfig,
     q: &[f32],

@@ -15,6 +15,16 @@
 /// They replace 5-8 elementwise ops (and as many saved activations) each,
 /// which is most of the non-matmul time and memory of a training step. Tests
 /// compare values and gradients with the written-out forms.
+/// `y = x / sqrt(mean(x^2) + eps) * w` for one row (the forward of the
+/// fused RMS norm and of the decode step).
+pub(crate) fn rms_norm_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f64) {
+    let ms = x.iter().map(|&v| v * v).sum::<f32>() / w.len() as f32;
+    let r = 1.0 / (ms + eps as f32).sqrt();
+    for ((o, &v), &wi) in y.iter_mut().zip(x).zip(w) {
+        *o = v * r * wi;
+    }
+}
+
 pub(crate) mod grad_ops {
     use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
     use rayon::prelude::*;
@@ -258,13 +268,7 @@ pub(crate) mod grad_ops {
             let mut y = vec![0f32; x.len()];
             y.par_chunks_mut(n)
                 .zip(x.par_chunks(n))
-                .for_each(|(yr, xr)| {
-                    let ms = xr.iter().map(|&v| v * v).sum::<f32>() / n as f32;
-                    let r = 1.0 / (ms + self.eps as f32).sqrt();
-                    for ((o, &v), &wi) in yr.iter_mut().zip(xr).zip(w) {
-                        *o = v * r * wi;
-                    }
-                });
+                .for_each(|(yr, xr)| super::rms_norm_row(yr, xr, w, self.eps));
             Ok((CpuStorage::F32(y), l1.shape().clone()))
         }
 

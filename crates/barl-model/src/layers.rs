@@ -180,9 +180,18 @@ impl Rotary {
         Self { inv_freq }
     }
 
-    /// The frequencies `inv_freq_i`, `i < head_dim / 2`.
-    pub(crate) fn inv_freq(&self) -> &[f32] {
-        &self.inv_freq
+    /// `(cos, sin)` of `position * inv_freq_i` for each position and `i`,
+    /// row-major `(positions, d/2)`; angles formed in f32 as Hugging Face does.
+    pub(crate) fn cos_sin_pairs(&self, positions: &[u32]) -> Vec<(f32, f32)> {
+        positions
+            .iter()
+            .flat_map(|&p| {
+                self.inv_freq.iter().map(move |&f| {
+                    let a = p as f32 * f;
+                    (a.cos(), a.sin())
+                })
+            })
+            .collect()
     }
 
     /// `cos` and `sin` of `position * inv_freq`, each `(rows, t, d/2)`, for
@@ -196,15 +205,7 @@ impl Rotary {
         device: &Device,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let half = self.inv_freq.len();
-        let mut cos = Vec::with_capacity(positions.len() * half);
-        let mut sin = Vec::with_capacity(positions.len() * half);
-        for &p in positions {
-            for &f in &self.inv_freq {
-                let a = p as f32 * f;
-                cos.push(a.cos());
-                sin.push(a.sin());
-            }
-        }
+        let (cos, sin): (Vec<f32>, Vec<f32>) = self.cos_sin_pairs(positions).into_iter().unzip();
         Ok((
             Tensor::from_vec(cos, (rows, t, half), device)?,
             Tensor::from_vec(sin, (rows, t, half), device)?,

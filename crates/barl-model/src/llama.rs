@@ -206,6 +206,10 @@ impl Llama {
     }
 }
 
+/// Pinned-storage indices of one layer: input norm, post norm, and
+/// (weight, bias) of q, k, v, o, gate, up, down.
+type LayerIds = (usize, usize, Vec<(usize, Option<usize>)>);
+
 impl Llama {
     /// The decode step of [`crate::decode`]: one token per row after the
     /// cache, on the inference weights' own storage. `None` when the weights
@@ -222,33 +226,27 @@ impl Llama {
         let w = &self.infer;
         let mut pin = Pinned::new();
         // Pin every weight first, then take the slices (the guards must outlive them).
-        let Some(embed) = pin.pin(&w.embed) else {
-            return Ok(None);
-        };
-        let Some(norm) = pin.pin(&w.norm) else {
-            return Ok(None);
-        };
-        let mut ids = Vec::with_capacity(w.layers.len());
-        for l in &w.layers {
-            let mut lin_ids = Vec::with_capacity(7);
-            for p in [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down] {
-                let Some(wi) = pin.pin(&p.weight) else {
-                    return Ok(None);
-                };
-                let bi = match &p.bias {
-                    Some(b) => match pin.pin(b) {
-                        Some(i) => Some(i),
-                        None => return Ok(None),
-                    },
-                    None => None,
-                };
-                lin_ids.push((wi, bi));
+        let mut pin_all = || -> Option<(usize, usize, Vec<LayerIds>)> {
+            let embed = pin.pin(&w.embed)?;
+            let norm = pin.pin(&w.norm)?;
+            let mut ids = Vec::with_capacity(w.layers.len());
+            for l in &w.layers {
+                let mut lin = Vec::with_capacity(7);
+                for p in [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down] {
+                    let wi = pin.pin(&p.weight)?;
+                    let bi = match &p.bias {
+                        Some(b) => Some(pin.pin(b)?),
+                        None => None,
+                    };
+                    lin.push((wi, bi));
+                }
+                ids.push((pin.pin(&l.input_norm)?, pin.pin(&l.post_norm)?, lin));
             }
-            let (Some(ni), Some(pi)) = (pin.pin(&l.input_norm), pin.pin(&l.post_norm)) else {
-                return Ok(None);
-            };
-            ids.push((ni, pi, lin_ids));
-        }
+            Some((embed, norm, ids))
+        };
+        let Some((embed, norm, ids)) = pin_all() else {
+            return Ok(None);
+        };
         let lin_of = |(wi, bi): (usize, Option<usize>)| Lin {
             w: pin.get(wi),
             b: bi.map(|i| pin.get(i)),
@@ -290,7 +288,7 @@ impl Llama {
             .iter()
             .map(|&p| past.saturating_sub(p) as u32)
             .collect();
-        let cos_sin = decode::rope_table(&pos, self.rotary.inv_freq());
+        let cos_sin = self.rotary.cos_sin_pairs(&pos);
         for (li, lw) in layers.iter().enumerate() {
             let (q, k, v) = decode::qkv(c, lw, &x, rows, &cos_sin);
             cache.write_column(li, &k, &v, &self.device)?;
