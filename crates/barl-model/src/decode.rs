@@ -25,7 +25,7 @@
 use candle_core::{CpuStorage, Storage, StorageRef, Tensor};
 use rayon::prelude::*;
 
-use crate::kernels::{few_rows, rms_norm_row};
+use crate::kernels::{exp_f32, few_rows, rms_norm_row};
 use crate::ModelConfig;
 
 /// Whether the decode step is on: it is unless `BARL_GENERAL_DECODE=1`,
@@ -168,40 +168,99 @@ pub(crate) fn attend(
     let g = hq / hkv;
     let scale = 1.0 / (d as f32).sqrt();
     let mut out = vec![0f32; q.len()];
-    out.par_chunks_mut(d)
-        .zip(q.par_chunks(d))
+    // One task per (row, kv head): its `g` query heads are adjacent in `q`
+    // and `out`, and share every cached key and value they read.
+    out.par_chunks_mut(g * d)
+        .zip(q.par_chunks(g * d))
         .enumerate()
-        .with_min_len(2)
-        .for_each(|(i, (o, qh))| {
-            let (r, h) = (i / hq, i % hq);
-            let base = cache.start + r * cache.strides[0] + (h / g) * cache.strides[1];
-            let st = cache.strides[2];
+        .for_each(|(i, (o, qs))| {
+            let (r, kvh) = (i / hkv, i % hkv);
+            let base = cache.start + r * cache.strides[0] + kvh * cache.strides[1];
             // A padding query (the row's real tokens start later) sees only
             // itself, as in the general path; its output is never used.
             let cols = left_pad[r].min(past)..=past;
-            let mut s: Vec<f32> = cols
-                .clone()
-                .map(|j| {
-                    let kj = &cache.k[base + j * st..base + j * st + d];
-                    dot(qh, kj) * scale
-                })
-                .collect();
-            let m = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            s.iter_mut().for_each(|e| {
-                *e = (*e - m).exp();
-                sum += *e;
-            });
-            let inv = 1.0 / sum;
-            for (j, p) in cols.zip(&s) {
-                let vj = &cache.v[base + j * st..base + j * st + d];
-                let p = p * inv;
-                o.iter_mut().zip(vj).for_each(|(a, &b)| *a += p * b);
+            let group = Group {
+                q: qs,
+                d,
+                k: cache.k,
+                v: cache.v,
+                base,
+                stride: cache.strides[2],
+                scale,
+            };
+            #[cfg(target_arch = "x86_64")]
+            if crate::kernels::has_avx2() {
+                // SAFETY: AVX2 and FMA were detected.
+                return unsafe { group.attend_avx2(cols, o) };
             }
+            group.attend(cols, o)
         });
     out
 }
 
+/// The query heads of one kv head (`q.len() / d` of them) against its
+/// cached columns.
+struct Group<'a> {
+    q: &'a [f32],
+    d: usize,
+    k: &'a [f32],
+    v: &'a [f32],
+    /// Offset of column 0 in `k` and `v`, and the stride between columns.
+    base: usize,
+    stride: usize,
+    scale: f32,
+}
+
+impl Group<'_> {
+    /// `o_h += sum_j softmax_j(q_h . k_j * scale) v_j` over `cols`, each head `h`.
+    #[inline(always)]
+    fn attend(&self, cols: std::ops::RangeInclusive<usize>, o: &mut [f32]) {
+        // Plain loops, no closures: a closure passed to an iterator adaptor
+        // is compiled on its own, without `attend_avx2`'s target features.
+        let (d, st, base) = (self.d, self.stride, self.base);
+        let (g, n) = (self.q.len() / d, cols.clone().count());
+        let mut s = vec![0f32; g * n];
+        for (c, j) in cols.clone().enumerate() {
+            let kj = &self.k[base + j * st..base + j * st + d];
+            for h in 0..g {
+                s[h * n + c] = dot(&self.q[h * d..(h + 1) * d], kj) * self.scale;
+            }
+        }
+        for sh in s.chunks_mut(n) {
+            let mut m = f32::NEG_INFINITY;
+            for &e in sh.iter() {
+                m = m.max(e);
+            }
+            let mut sum = 0f32;
+            for e in sh.iter_mut() {
+                *e = exp_f32(*e - m);
+                sum += *e;
+            }
+            let inv = 1.0 / sum;
+            for e in sh.iter_mut() {
+                *e *= inv;
+            }
+        }
+        for (c, j) in cols.enumerate() {
+            let vj = &self.v[base + j * st..base + j * st + d];
+            for h in 0..g {
+                let p = s[h * n + c];
+                for (a, &b) in o[h * d..(h + 1) * d].iter_mut().zip(vj) {
+                    *a += p * b;
+                }
+            }
+        }
+    }
+
+    /// [`Group::attend`] compiled for AVX2 (its loops vectorise 8 wide).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn attend_avx2(&self, cols: std::ops::RangeInclusive<usize>, o: &mut [f32]) {
+        self.attend(cols, o)
+    }
+}
+
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight partial sums let the compiler vectorise without reassociation.
     let mut acc = [0f32; 8];
@@ -212,7 +271,14 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[i] += x[i] * y[i];
         }
     }
-    acc.iter().sum::<f32>() + ra.iter().zip(rb).map(|(x, y)| x * y).sum::<f32>()
+    let mut s = 0f32;
+    for a in acc {
+        s += a;
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
 }
 
 /// The q/k/v projections and rotary of one layer: returns `q` `(rows, Hq*D)`

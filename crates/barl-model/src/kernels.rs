@@ -25,6 +25,76 @@ pub(crate) fn rms_norm_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f64) {
     }
 }
 
+/// `e^x` to within 2 ulp (checked against f64 in a test), written without
+/// branches or calls so that loops over it vectorise, unlike `f32::exp`
+/// (a libm call per element). `e^x = 2^n e^r`, `n = round(x / ln 2)`,
+/// `r = x - n ln 2` in `[-ln2/2, ln2/2]` (two-part ln 2), `e^r` by its
+/// Taylor series to degree 7 (error below 4e-9); 0 below -87.3 (where
+/// `2^n` leaves the normal range), +inf above 88.7 (e^88.72 overflows).
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(-87.3, 88.7);
+    let n = (xc * LOG2E + ROUND) - ROUND;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    let mut p = 1.0 / 5040.0;
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p * r + c;
+    }
+    // 2^n for n up to 128 (x up to 88.7): 2^(n-1) * 2 when n is 128.
+    let (ni, hi) = (n as i32, (n > 127.5) as i32);
+    let y = p * f32::from_bits(((ni + 127 - hi) << 23) as u32) * (1 + hi) as f32;
+    if x < -87.3 {
+        0.0
+    } else if x > 88.7 {
+        f32::INFINITY
+    } else {
+        y
+    }
+}
+
+/// `out[i] = exp_f32((z[i] - shift) * scale)`, compiled for AVX2 when the
+/// CPU has it (the sampler's softmax numerators over the whole vocabulary).
+pub(crate) fn exp_shifted(z: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
+    #[inline(always)]
+    fn plain(z: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
+        for (o, &x) in out.iter_mut().zip(z) {
+            *o = exp_f32((x - shift) * scale);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(z: &[f32], shift: f32, scale: f32, out: &mut [f32]) {
+            plain(z, shift, scale, out)
+        }
+        if has_avx2() {
+            // SAFETY: AVX2 and FMA were detected.
+            return unsafe { avx2(z, shift, scale, out) };
+        }
+    }
+    plain(z, shift, scale, out)
+}
+
+/// Whether the CPU has AVX2 and FMA (cached by std).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
 pub(crate) mod grad_ops {
     use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
     use rayon::prelude::*;
@@ -301,7 +371,8 @@ pub(crate) mod grad_ops {
 /// once and takes its dot products with all rows of `x` while it is in cache:
 /// a 4x2 (or 1x8) register block of 8-lane accumulators, compiled for
 /// AVX2+FMA when the CPU has them, parallel over blocks of weight rows.
-/// Forward only (no backward): used on the inference path.
+/// From 16 rows on, [`many`]'s outer products take over. Forward only (no
+/// backward): used on the inference path.
 pub(crate) mod few_rows {
     use candle_core::{CpuStorage, CustomOp2, Layout, Shape};
     use rayon::prelude::*;
@@ -345,8 +416,22 @@ pub(crate) mod few_rows {
         }
     }
 
+    /// From this many rows of `x` on, [`many`]'s outer-product kernel is used
+    /// (at 8 rows the dot products were faster, at 16 level, at 32 slower).
+    const MANY_MIN: usize = 16;
+
     /// `y (m, n) = x (m, k) w^T` with `w` `(n, k)`, both row-major.
     pub fn x_wt(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        if m >= MANY_MIN {
+            if let Some(y) = many::x_wt(x, w, m, k, n) {
+                return y;
+            }
+        }
+        x_wt_dots(x, w, m, k, n)
+    }
+
+    /// [`x_wt`] through [`block`]'s dot products.
+    fn x_wt_dots(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
         let blocks: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(BLOCK))
             .into_par_iter()
             .map(|b| {
@@ -612,6 +697,241 @@ pub(crate) mod few_rows {
         }
     }
 
+    /// `x W^T` for 8-64 rows as a sum of outer products: `x` is packed once
+    /// transposed, `(k, m)` with `m` padded to whole registers, and each step
+    /// over `k` multiplies a column of it (2 registers of rows) by one weight
+    /// of each of `C` weight rows, broadcast. Every weight is loaded once per
+    /// call and used for `m` FMAs, with no horizontal sums: on 32 rows this
+    /// is arithmetic-bound, where [`block`]'s dot products are bound by
+    /// loading `x` again for every pair of weight rows.
+    mod many {
+        use rayon::prelude::*;
+
+        /// `None` when the CPU has neither AVX-512F nor AVX2+FMA.
+        pub fn x_wt(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Option<Vec<f32>> {
+            #[cfg(target_arch = "x86_64")]
+            {
+                let (lanes, kernel): (usize, Kernel) = if is_x86_feature_detected!("avx512f") {
+                    (16, |xt, mp, m, w, k, j0, j1, out| {
+                        // SAFETY: AVX-512F was detected; see `Kernel`.
+                        unsafe { avx512::block(xt, mp, m, w, k, j0, j1, out) }
+                    })
+                } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    (8, |xt, mp, m, w, k, j0, j1, out| {
+                        // SAFETY: AVX2 and FMA were detected; see `Kernel`.
+                        unsafe { avx2::block(xt, mp, m, w, k, j0, j1, out) }
+                    })
+                } else {
+                    return None;
+                };
+                Some(run(x, w, m, k, n, lanes, kernel))
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = (x, w, m, k, n);
+                None
+            }
+        }
+
+        /// Columns `j0..j1` of `y` into `out` `(m, j1 - j0)`, from `xt`
+        /// `(k, mp)` (rows `m..mp` zero) and `w` `(n, k)`.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+        pub(super) type Kernel = fn(&[f32], usize, usize, &[f32], usize, usize, usize, &mut [f32]);
+
+        #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+        pub(super) fn run(
+            x: &[f32],
+            w: &[f32],
+            m: usize,
+            k: usize,
+            n: usize,
+            lanes: usize,
+            kernel: Kernel,
+        ) -> Vec<f32> {
+            let mp = m.div_ceil(lanes) * lanes;
+            let mut xt = vec![0f32; k * mp];
+            for (r, xr) in x.chunks(k).enumerate().take(m) {
+                for (i, &v) in xr.iter().enumerate() {
+                    xt[i * mp + r] = v;
+                }
+            }
+            // About four tasks per thread (the k/v projections have only
+            // 128-256 columns), in multiples of 24 columns: whole 6-, 8- and
+            // 12-column tiles.
+            let tasks = 4 * rayon::current_num_threads();
+            let cols = (n.div_ceil(tasks)).div_ceil(24).max(1) * 24;
+            let blocks: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(cols))
+                .into_par_iter()
+                .map(|b| {
+                    let (j0, j1) = (b * cols, ((b + 1) * cols).min(n));
+                    let mut out = vec![0f32; m * (j1 - j0)];
+                    kernel(&xt, mp, m, w, k, j0, j1, &mut out);
+                    (j0, out)
+                })
+                .collect();
+            let mut y = vec![0f32; m * n];
+            for (j0, out) in blocks {
+                let nb = out.len() / m;
+                for r in 0..m {
+                    y[r * n + j0..r * n + j0 + nb].copy_from_slice(&out[r * nb..(r + 1) * nb]);
+                }
+            }
+            y
+        }
+
+        /// One kernel per instruction set: `$v` registers of `$lanes` rows
+        /// by `$c` weight rows of accumulators, then 1 register by `$c`
+        /// for the rows left, then 1 weight row at a time for the columns left.
+        macro_rules! outer_kernel {
+            ($name:ident, $feat:literal, $reg:ty, $lanes:literal, $c:literal,
+             $zero:ident, $load:ident, $set1:ident, $fma:ident, $store:ident) => {
+                #[cfg(target_arch = "x86_64")]
+                pub(super) mod $name {
+                    use super::KB;
+                    use std::arch::x86_64::*;
+
+                    #[target_feature(enable = $feat)]
+                    #[allow(clippy::too_many_arguments)]
+                    pub unsafe fn block(
+                        xt: &[f32],
+                        mp: usize,
+                        m: usize,
+                        w: &[f32],
+                        k: usize,
+                        j0: usize,
+                        j1: usize,
+                        out: &mut [f32],
+                    ) {
+                        assert!(
+                            xt.len() >= k * mp && w.len() >= j1 * k && out.len() >= m * (j1 - j0)
+                        );
+                        let nb = j1 - j0;
+                        // y^T for these columns, `(nb, mp)`: tiles add into it
+                        // block by block over k, so that the block of `xt` in
+                        // use (KB x mp) stays in L1 across all weight tiles.
+                        let mut yt = vec![0f32; nb * mp];
+                        let (xp, wp, yp) = (xt.as_ptr(), w.as_ptr(), yt.as_mut_ptr());
+                        let mut k0 = 0;
+                        while k0 < k {
+                            let kb = (k - k0).min(KB);
+                            let mut j = j0;
+                            while j < j1 {
+                                let c = (j1 - j).min($c);
+                                let mut r0 = 0;
+                                while r0 < mp {
+                                    let x = xp.add(k0 * mp + r0);
+                                    let y = yp.add((j - j0) * mp + r0);
+                                    let wj = wp.add(j * k + k0);
+                                    if c == $c && r0 + 2 * $lanes <= mp {
+                                        tile::<2, $c>(x, mp, wj, k, kb, y);
+                                        r0 += 2 * $lanes;
+                                    } else if c == $c {
+                                        tile::<1, $c>(x, mp, wj, k, kb, y);
+                                        r0 += $lanes;
+                                    } else {
+                                        for jj in 0..c {
+                                            tile::<1, 1>(
+                                                x,
+                                                mp,
+                                                wj.add(jj * k),
+                                                k,
+                                                kb,
+                                                y.add(jj * mp),
+                                            );
+                                        }
+                                        r0 += $lanes;
+                                    }
+                                }
+                                j += c;
+                            }
+                            k0 += kb;
+                        }
+                        // Back to `(m, nb)`: sequential writes, reads from the
+                        // cached `yt` (bounds checked once, by the assert above).
+                        let op = out.as_mut_ptr();
+                        for r in 0..m {
+                            for jj in 0..nb {
+                                *op.add(r * nb + jj) = *yt.get_unchecked(jj * mp + r);
+                            }
+                        }
+                    }
+
+                    /// `y[c][v * lanes + l] += sum_{i < kb} x[i][v * lanes + l] * w[c][i]`,
+                    /// `x` with row stride `mp`, `w` with row stride `k`, `y` with `mp`.
+                    #[inline(always)]
+                    unsafe fn tile<const V: usize, const C: usize>(
+                        x: *const f32,
+                        mp: usize,
+                        w: *const f32,
+                        k: usize,
+                        kb: usize,
+                        y: *mut f32,
+                    ) {
+                        let mut acc: [[$reg; V]; C] = std::array::from_fn(|c| {
+                            std::array::from_fn(|v| $load(y.add(c * mp + v * $lanes)))
+                        });
+                        let mut i0 = 0;
+                        while i0 < kb {
+                            // The next tile's C weight rows, a cache line of each
+                            // per 16 steps: C streams are more than the hardware
+                            // prefetcher follows well.
+                            for c in 0..C {
+                                _mm_prefetch::<_MM_HINT_T0>(
+                                    w.wrapping_add((C + c) * k + i0) as *const i8
+                                );
+                            }
+                            for i in i0..(i0 + 16).min(kb) {
+                                let col = x.add(i * mp);
+                                let xv: [$reg; V] =
+                                    std::array::from_fn(|v| $load(col.add(v * $lanes)));
+                                for (c, a) in acc.iter_mut().enumerate() {
+                                    let b = $set1(*w.add(c * k + i));
+                                    for v in 0..V {
+                                        a[v] = $fma(xv[v], b, a[v]);
+                                    }
+                                }
+                            }
+                            i0 += 16;
+                        }
+                        for (c, a) in acc.iter().enumerate() {
+                            for (v, &reg) in a.iter().enumerate() {
+                                $store(y.add(c * mp + v * $lanes), reg);
+                            }
+                        }
+                    }
+                }
+            };
+        }
+
+        /// Steps over k per pass (a 128 x 32 block of `xt` is 16 KiB).
+        const KB: usize = 128;
+
+        outer_kernel!(
+            avx512,
+            "avx512f",
+            __m512,
+            16,
+            12,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_storeu_ps
+        );
+        outer_kernel!(
+            avx2,
+            "avx2,fma",
+            __m256,
+            8,
+            6,
+            _mm256_setzero_ps,
+            _mm256_loadu_ps,
+            _mm256_set1_ps,
+            _mm256_fmadd_ps,
+            _mm256_storeu_ps
+        );
+    }
+
     #[cfg(test)]
     mod tests {
         #[test]
@@ -625,13 +945,64 @@ pub(crate) mod few_rows {
             }
         }
 
-        fn check_sizes(m: usize, k: usize, n: usize) {
+        #[test]
+        fn the_outer_product_kernel_matches_the_plain_triple_loop() {
+            // Rows: one register, two, two plus one, a padded last register;
+            // columns with remainders after 8- and 6-column tiles.
+            for (m, k, n) in [
+                (8, 21, 69),
+                (19, 5, 33),
+                (33, 37, 70),
+                (40, 16, 9),
+                (64, 3, 1),
+            ] {
+                let (x, w) = inputs(m, k, n);
+                let want = |r: usize, j: usize| -> f64 {
+                    (0..k)
+                        .map(|t| x[r * k + t] as f64 * w[j * k + t] as f64)
+                        .sum()
+                };
+                let mut variants: Vec<(&str, usize, super::many::Kernel)> = Vec::new();
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                        variants.push(("avx2", 8, |xt, mp, m, w, k, a, b, o| {
+                            // SAFETY: the features were just detected.
+                            unsafe { super::many::avx2::block(xt, mp, m, w, k, a, b, o) }
+                        }));
+                    }
+                    if is_x86_feature_detected!("avx512f") {
+                        variants.push(("avx512", 16, |xt, mp, m, w, k, a, b, o| {
+                            // SAFETY: as above.
+                            unsafe { super::many::avx512::block(xt, mp, m, w, k, a, b, o) }
+                        }));
+                    }
+                }
+                assert!(!variants.is_empty() || !cfg!(target_arch = "x86_64"));
+                for (name, lanes, kernel) in variants {
+                    let y = super::many::run(&x, &w, m, k, n, lanes, kernel);
+                    for r in 0..m {
+                        for j in 0..n {
+                            let d = (y[r * n + j] as f64 - want(r, j)).abs();
+                            assert!(d < 1e-4, "{name} m={m} k={k} n={n} at {r} {j}: {d}");
+                        }
+                    }
+                }
+            }
+        }
+
+        fn inputs(m: usize, k: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
             let x: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0)
                 .collect();
             let w: Vec<f32> = (0..n * k)
                 .map(|i| ((i * 53 % 13) as f32 - 6.0) / 5.0)
                 .collect();
+            (x, w)
+        }
+
+        fn check_sizes(m: usize, k: usize, n: usize) {
+            let (x, w) = inputs(m, k, n);
             let want = |r: usize, j: usize| -> f64 {
                 (0..k)
                     .map(|t| x[r * k + t] as f64 * w[j * k + t] as f64)
@@ -671,6 +1042,38 @@ pub(crate) mod few_rows {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exp_f32_is_within_two_ulp_of_the_f64_exponential() {
+        let mut worst = 0f64;
+        let mut x = -87.0f32;
+        while x < 88.5 {
+            let want = (x as f64).exp();
+            let got = super::exp_f32(x) as f64;
+            // One ulp of an f32 near `want`.
+            let ulp = 2f64.powi(want.log2().floor() as i32 - 23);
+            worst = worst.max((got - want).abs() / ulp);
+            x += 0.000_731;
+        }
+        assert!(worst <= 2.0, "worst error {worst} ulp");
+        assert_eq!(super::exp_f32(0.0), 1.0);
+        assert_eq!(super::exp_f32(-100.0), 0.0);
+        assert_eq!(super::exp_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(super::exp_f32(100.0), f32::INFINITY);
+        let z = [0.5f32, -3.0, 2.0, 7.25, -1e4];
+        let mut out = [0f32; 5];
+        super::exp_shifted(&z, 2.0, 0.5, &mut out);
+        for (o, &v) in out.iter().zip(&z) {
+            let want = (((v - 2.0) * 0.5) as f64).exp();
+            assert!(
+                (*o as f64 - want).abs() <= 3e-7 * want,
+                "{v}: {o} vs {want}"
+            );
         }
     }
 }

@@ -28,6 +28,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::kernels::{exp_f32, exp_shifted};
 use crate::layers::{CausalLm, KvCache, Mode};
 use crate::score::check_ids;
 use crate::ModelError;
@@ -242,7 +243,7 @@ fn last_logits<M: CausalLm + ?Sized>(
 /// `sum_i exp(z_i - max)` (accumulated in f64) and `max`.
 fn exp_sum(z: &[f32]) -> (f64, f32) {
     let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    (z.iter().map(|&x| (x - m).exp() as f64).sum(), m)
+    (z.iter().map(|&x| exp_f32(x - m) as f64).sum(), m)
 }
 
 /// Picks the next token from one row of logits; returns it with the log-prob
@@ -270,11 +271,12 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
     // to the largest scaled logit.
     let inv_t = 1.0 / cfg.temperature;
     let zmax = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut cand: Vec<(f32, u32)> = z
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (((x - zmax) * inv_t).exp(), i as u32))
-        .collect();
+    let mut e = vec![0f32; z.len()];
+    exp_shifted(z, zmax, inv_t, &mut e);
+    if cfg.top_k == 0 && cfg.top_p >= 1.0 {
+        return choose_untruncated(z, &e, zmax, cfg, rng);
+    }
+    let mut cand: Vec<(f32, u32)> = e.iter().enumerate().map(|(i, &p)| (p, i as u32)).collect();
     // At temperature 1 these are the softmax numerators: reuse their sum.
     let model_sum = if cfg.temperature == 1.0 && cfg.logprobs == LogProbKind::Model {
         Some(cand.iter().map(|c| c.0 as f64).sum::<f64>())
@@ -336,6 +338,60 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
     (pick.1, lp)
 }
 
+/// [`choose`] without top-k or top-p, from the numerators `e` of
+/// `softmax(z / temperature)`: inverse-CDF sampling over blocks of 256
+/// tokens, whose sums (8 partial sums each, so they vectorise) locate the
+/// pick before the one block is scanned token by token.
+fn choose_untruncated(
+    z: &[f32],
+    e: &[f32],
+    zmax: f32,
+    cfg: &SampleConfig,
+    rng: &mut ChaCha8Rng,
+) -> (u32, f32) {
+    const B: usize = 256;
+    let sums: Vec<f64> = e
+        .chunks(B)
+        .map(|b| {
+            let mut acc = [0f64; 8];
+            for (i, &p) in b.iter().enumerate() {
+                acc[i % 8] += p as f64;
+            }
+            acc.iter().sum()
+        })
+        .collect();
+    let mass: f64 = sums.iter().sum();
+    let u = rng.gen::<f64>() * mass;
+    let mut acc = 0.0;
+    let mut pick = e.len() - 1;
+    'blocks: for (bi, &s) in sums.iter().enumerate() {
+        if u < acc + s {
+            for (i, &p) in e[bi * B..(bi * B + B).min(e.len())].iter().enumerate() {
+                acc += p as f64;
+                if u < acc {
+                    pick = bi * B + i;
+                    break 'blocks;
+                }
+            }
+            // Round-off left u past this block's own running sum: its last token.
+            pick = (bi * B + B).min(e.len()) - 1;
+            break;
+        }
+        acc += s;
+    }
+    let lp = match cfg.logprobs {
+        LogProbKind::Model if cfg.temperature == 1.0 => {
+            ((z[pick] - zmax) as f64 - mass.ln()) as f32
+        }
+        LogProbKind::Model => {
+            let (sum, max) = exp_sum(z);
+            ((z[pick] - max) as f64 - sum.ln()) as f32
+        }
+        LogProbKind::Sampling => (e[pick] as f64 / mass).ln() as f32,
+    };
+    (pick as u32, lp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +438,45 @@ mod tests {
         for _ in 0..50 {
             assert_eq!(choose(&z, &cfg, &mut r).0, 1);
         }
+    }
+
+    #[test]
+    fn untruncated_sampling_follows_the_softmax_across_blocks() {
+        // 600 tokens (three blocks of the block search), mass on 3, 300, 599
+        // with logits 0, 1, 2: p = (1, e, e^2) / (1 + e + e^2) = 0.0900,
+        // 0.2447, 0.6652; at temperature 2, (1, e^.5, e) / (1 + e^.5 + e)
+        // = 0.1863, 0.3072, 0.5065.
+        let mut z = vec![-1e4f32; 600];
+        (z[3], z[300], z[599]) = (0.0, 1.0, 2.0);
+        for (t, want) in [
+            (1.0f32, [0.0900, 0.2447, 0.6652]),
+            (2.0, [0.1863, 0.3072, 0.5065]),
+        ] {
+            let cfg = SampleConfig {
+                temperature: t,
+                logprobs: LogProbKind::Sampling,
+                ..SampleConfig::default()
+            };
+            let mut seen = [0usize; 3];
+            let mut r = rng();
+            for _ in 0..4000 {
+                let (tok, lp) = choose(&z, &cfg, &mut r);
+                let i = [3, 300, 599]
+                    .iter()
+                    .position(|&x| x == tok)
+                    .expect("a token with mass");
+                seen[i] += 1;
+                assert!((lp.exp() as f64 - want[i]).abs() < 1e-4, "{t} {tok} {lp}");
+            }
+            for i in 0..3 {
+                // 4000 draws: the standard error of a frequency is below 0.008.
+                let f = seen[i] as f64 / 4000.0;
+                assert!((f - want[i]).abs() < 0.03, "{t}: {seen:?}");
+            }
+        }
+        // The model's log-prob at temperature 1: z - ln(sum e^z) = 2 - 2.40761.
+        let (tok, lp) = choose(&z, &SampleConfig::default(), &mut rng());
+        let want = z[tok as usize] - 2.407_606;
+        assert!((lp - want).abs() < 1e-5, "{tok} {lp} {want}");
     }
 }
