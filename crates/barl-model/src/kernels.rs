@@ -779,9 +779,9 @@ pub(crate) mod few_rows {
             y
         }
 
-        /// One kernel per instruction set: `$v` registers of `$lanes` rows
-        /// by `$c` weight rows of accumulators, then 1 register by `$c`
-        /// for the rows left, then 1 weight row at a time for the columns left.
+        /// One kernel per instruction set: accumulators for 2 registers of
+        /// `$lanes` rows by `$c` weight rows, then 1 register by `$c` for the
+        /// rows left, then 1 weight row at a time for the columns left.
         macro_rules! outer_kernel {
             ($name:ident, $feat:literal, $reg:ty, $lanes:literal, $c:literal,
              $zero:ident, $load:ident, $set1:ident, $fma:ident, $store:ident) => {
