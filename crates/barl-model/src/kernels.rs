@@ -1,20 +1,8 @@
 //! CPU kernels the model files call through [`crate::layers`]: fused
-//! training ops with a backward (`grad_ops`) and a matmul for the few rows of
-//! a decode step (`few_rows`). Each falls back to plain candle ops (in
-//! `layers`) off the CPU or for other dtypes.
+//! training ops with a backward (`grad_ops`), a matmul for the few rows of
+//! a decode step (`few_rows`) and an exp that vectorises (`exp_f32`). Each
+//! falls back to plain candle ops (in `layers`) off the CPU or for other dtypes.
 
-/// Fused CPU kernels with a backward, for the training path: a masked
-/// softmax, RMS norm and log-softmax. Each forward is one pass over the rows;
-/// each backward is the closed form written with differentiable tensor ops:
-///
-/// - softmax `y`: `dx = y * (g - sum(g * y))` (masked entries have `y = 0`);
-/// - log-softmax `y`: `dx = g - exp(y) * sum(g)`;
-/// - RMS norm `y = w * x r`, `r = (mean(x^2) + eps)^-1/2`, `u = g * w`:
-///   `dx = r (u - x r * mean(u * x r))`, `dw = sum_rows(g * x r)`.
-///
-/// They replace 5-8 elementwise ops (and as many saved activations) each,
-/// which is most of the non-matmul time and memory of a training step. Tests
-/// compare values and gradients with the written-out forms.
 /// `y = x / sqrt(mean(x^2) + eps) * w` for one row (the forward of the
 /// fused RMS norm and of the decode step).
 pub(crate) fn rms_norm_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f64) {
@@ -95,6 +83,18 @@ pub(crate) fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
+/// Fused CPU kernels with a backward, for the training path: a masked
+/// softmax, RMS norm and log-softmax. Each forward is one pass over the rows;
+/// each backward is the closed form written with differentiable tensor ops:
+///
+/// - softmax `y`: `dx = y * (g - sum(g * y))` (masked entries have `y = 0`);
+/// - log-softmax `y`: `dx = g - exp(y) * sum(g)`;
+/// - RMS norm `y = w * x r`, `r = (mean(x^2) + eps)^-1/2`, `u = g * w`:
+///   `dx = r (u - x r * mean(u * x r))`, `dw = sum_rows(g * x r)`.
+///
+/// They replace 5-8 elementwise ops (and as many saved activations) each,
+/// which is most of the non-matmul time and memory of a training step. Tests
+/// compare values and gradients with the written-out forms.
 pub(crate) mod grad_ops {
     use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
     use rayon::prelude::*;
@@ -432,13 +432,23 @@ pub(crate) mod few_rows {
 
     /// [`x_wt`] through [`block`]'s dot products.
     fn x_wt_dots(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
-        let blocks: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(BLOCK))
+        by_columns(m, n, BLOCK, |j0, j1, out| block(x, w, m, k, j0, j1, out))
+    }
+
+    /// `y (m, n)` computed in parallel over blocks of `cols` columns:
+    /// `f(j0, j1, out)` writes columns `j0..j1` into `out` `(m, j1 - j0)`.
+    fn by_columns(
+        m: usize,
+        n: usize,
+        cols: usize,
+        f: impl Fn(usize, usize, &mut [f32]) + Sync,
+    ) -> Vec<f32> {
+        let blocks: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(cols))
             .into_par_iter()
             .map(|b| {
-                let j0 = b * BLOCK;
-                let j1 = (j0 + BLOCK).min(n);
+                let (j0, j1) = (b * cols, ((b + 1) * cols).min(n));
                 let mut out = vec![0f32; m * (j1 - j0)];
-                block(x, w, m, k, j0, j1, &mut out);
+                f(j0, j1, &mut out);
                 (j0, out)
             })
             .collect();
@@ -462,7 +472,7 @@ pub(crate) mod few_rows {
                 unsafe { avx512::block(x, w, m, k, j0, j1, out) };
                 return;
             }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if crate::kernels::has_avx2() {
                 // SAFETY: as above, for AVX2 and FMA.
                 unsafe { avx2::block(x, w, m, k, j0, j1, out) };
                 return;
@@ -697,16 +707,13 @@ pub(crate) mod few_rows {
         }
     }
 
-    /// `x W^T` for 8-64 rows as a sum of outer products: `x` is packed once
+    /// `x W^T` for 16-64 rows as a sum of outer products: `x` is packed once
     /// transposed, `(k, m)` with `m` padded to whole registers, and each step
     /// over `k` multiplies a column of it (2 registers of rows) by one weight
     /// of each of `C` weight rows, broadcast. Every weight is loaded once per
-    /// call and used for `m` FMAs, with no horizontal sums: on 32 rows this
-    /// is arithmetic-bound, where [`block`]'s dot products are bound by
-    /// loading `x` again for every pair of weight rows.
+    /// call and used for `m` FMAs, with no horizontal sums, where [`block`]'s
+    /// dot products load `x` again for every few weight rows.
     mod many {
-        use rayon::prelude::*;
-
         /// `None` when the CPU has neither AVX-512F nor AVX2+FMA.
         pub fn x_wt(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Option<Vec<f32>> {
             #[cfg(target_arch = "x86_64")]
@@ -716,7 +723,7 @@ pub(crate) mod few_rows {
                         // SAFETY: AVX-512F was detected; see `Kernel`.
                         unsafe { avx512::block(xt, mp, m, w, k, j0, j1, out) }
                     })
-                } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                } else if crate::kernels::has_avx2() {
                     (8, |xt, mp, m, w, k, j0, j1, out| {
                         // SAFETY: AVX2 and FMA were detected; see `Kernel`.
                         unsafe { avx2::block(xt, mp, m, w, k, j0, j1, out) }
@@ -760,23 +767,9 @@ pub(crate) mod few_rows {
             // 12-column tiles.
             let tasks = 4 * rayon::current_num_threads();
             let cols = (n.div_ceil(tasks)).div_ceil(24).max(1) * 24;
-            let blocks: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(cols))
-                .into_par_iter()
-                .map(|b| {
-                    let (j0, j1) = (b * cols, ((b + 1) * cols).min(n));
-                    let mut out = vec![0f32; m * (j1 - j0)];
-                    kernel(&xt, mp, m, w, k, j0, j1, &mut out);
-                    (j0, out)
-                })
-                .collect();
-            let mut y = vec![0f32; m * n];
-            for (j0, out) in blocks {
-                let nb = out.len() / m;
-                for r in 0..m {
-                    y[r * n + j0..r * n + j0 + nb].copy_from_slice(&out[r * nb..(r + 1) * nb]);
-                }
-            }
-            y
+            super::by_columns(m, n, cols, |j0, j1, out| {
+                kernel(&xt, mp, m, w, k, j0, j1, out)
+            })
         }
 
         /// One kernel per instruction set: accumulators for 2 registers of
@@ -784,7 +777,7 @@ pub(crate) mod few_rows {
         /// rows left, then 1 weight row at a time for the columns left.
         macro_rules! outer_kernel {
             ($name:ident, $feat:literal, $reg:ty, $lanes:literal, $c:literal,
-             $zero:ident, $load:ident, $set1:ident, $fma:ident, $store:ident) => {
+             $load:ident, $set1:ident, $fma:ident, $store:ident) => {
                 #[cfg(target_arch = "x86_64")]
                 pub(super) mod $name {
                     use super::KB;
@@ -912,7 +905,6 @@ pub(crate) mod few_rows {
             __m512,
             16,
             12,
-            _mm512_setzero_ps,
             _mm512_loadu_ps,
             _mm512_set1_ps,
             _mm512_fmadd_ps,
@@ -924,7 +916,6 @@ pub(crate) mod few_rows {
             __m256,
             8,
             6,
-            _mm256_setzero_ps,
             _mm256_loadu_ps,
             _mm256_set1_ps,
             _mm256_fmadd_ps,
@@ -965,7 +956,7 @@ pub(crate) mod few_rows {
                 let mut variants: Vec<(&str, usize, super::many::Kernel)> = Vec::new();
                 #[cfg(target_arch = "x86_64")]
                 {
-                    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    if crate::kernels::has_avx2() {
                         variants.push(("avx2", 8, |xt, mp, m, w, k, a, b, o| {
                             // SAFETY: the features were just detected.
                             unsafe { super::many::avx2::block(xt, mp, m, w, k, a, b, o) }
@@ -1018,7 +1009,7 @@ pub(crate) mod few_rows {
             let mut variants: Vec<(&str, Block)> = vec![("plain", super::block_plain)];
             #[cfg(target_arch = "x86_64")]
             {
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                if crate::kernels::has_avx2() {
                     // SAFETY: the features were just detected.
                     variants.push(("avx2", |x, w, m, k, a, b, o| unsafe {
                         super::avx2::block(x, w, m, k, a, b, o)

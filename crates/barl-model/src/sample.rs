@@ -246,11 +246,16 @@ fn exp_sum(z: &[f32]) -> (f64, f32) {
     (z.iter().map(|&x| exp_f32(x - m) as f64).sum(), m)
 }
 
+/// `log softmax(z)[tok] = z[tok] - max - ln sum exp(z - max)`, with
+/// `(sum, max)` from [`exp_sum`] unless the caller already has them.
+fn model_log_prob(z: &[f32], tok: usize, known: Option<(f64, f32)>) -> f32 {
+    let (sum, max) = known.unwrap_or_else(|| exp_sum(z));
+    ((z[tok] - max) as f64 - sum.ln()) as f32
+}
+
 /// Picks the next token from one row of logits; returns it with the log-prob
 /// [`SampleConfig::logprobs`] asks for.
 fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
-    // log softmax(z)[tok] = z[tok] - max - ln sum exp(z - max)
-    let model_lp = |tok: usize, sum: f64, max: f32| ((z[tok] - max) as f64 - sum.ln()) as f32;
     if cfg.temperature == 0.0 {
         let mut best = 0;
         for (i, &x) in z.iter().enumerate() {
@@ -259,10 +264,7 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
             }
         }
         let lp = match cfg.logprobs {
-            LogProbKind::Model => {
-                let (sum, max) = exp_sum(z);
-                model_lp(best, sum, max)
-            }
+            LogProbKind::Model => model_log_prob(z, best, None),
             LogProbKind::Sampling => 0.0,
         };
         return (best as u32, lp);
@@ -326,13 +328,7 @@ fn choose(z: &[f32], cfg: &SampleConfig, rng: &mut ChaCha8Rng) -> (u32, f32) {
         }
     }
     let lp = match cfg.logprobs {
-        LogProbKind::Model => {
-            let (sum, max) = match model_sum {
-                Some(sum) => (sum, zmax),
-                None => exp_sum(z),
-            };
-            model_lp(pick.1 as usize, sum, max)
-        }
+        LogProbKind::Model => model_log_prob(z, pick.1 as usize, model_sum.map(|s| (s, zmax))),
         LogProbKind::Sampling => (pick.0 as f64 / mass).ln() as f32,
     };
     (pick.1, lp)
@@ -380,12 +376,10 @@ fn choose_untruncated(
         acc += s;
     }
     let lp = match cfg.logprobs {
-        LogProbKind::Model if cfg.temperature == 1.0 => {
-            ((z[pick] - zmax) as f64 - mass.ln()) as f32
-        }
+        // At temperature 1 the numerators are softmax(z)'s: reuse their sum.
         LogProbKind::Model => {
-            let (sum, max) = exp_sum(z);
-            ((z[pick] - max) as f64 - sum.ln()) as f32
+            let known = (cfg.temperature == 1.0).then_some((mass, zmax));
+            model_log_prob(z, pick, known)
         }
         LogProbKind::Sampling => (e[pick] as f64 / mass).ln() as f32,
     };
