@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use barl_core::LossAggMode;
 use barl_train::synthetic::task::hypotheses;
 use barl_train::synthetic::{
-    run_experiment, summarize, Method, Prior, RunResult, StepMetrics, Summary, SyntheticConfig,
+    run_experiment, summarize, BarlBaseline, Credence, Method, Prior, RunResult, StepMetrics,
+    Summary, SyntheticConfig,
 };
 use barl_train::TrainError;
 use clap::Args;
@@ -99,6 +100,23 @@ pub struct SyntheticArgs {
     /// Strength of BARL's belief update: L_i *= exp(-beta |r - r_i|) [1.0]
     #[arg(long)]
     beta: Option<f32>,
+    /// BARL's credence c_i(k): policy (the current policy's probability that the
+    /// next attempt is s_i), uniform (the training-data posterior p(M|D)) or
+    /// initial (the same as policy, under the frozen initial policy) [policy]
+    #[arg(long)]
+    credence: Option<String>,
+    /// Discount per attempt in BARL's Q_i: a match j - k attempts later counts
+    /// gamma^(j-k); 1 counts later matches in full, 0 only the next attempt [1.0]
+    #[arg(long)]
+    q_discount: Option<f32>,
+    /// Cost per attempt in BARL's Q_i (attempts the episode uses under the
+    /// hypothesis) [0]
+    #[arg(long)]
+    attempt_cost: Option<f32>,
+    /// What BARL's token returns are whitened against: batch (all tokens of the
+    /// rollout batch, the reference) or prompt (the rollouts of the same prompt) [batch]
+    #[arg(long)]
+    barl_baseline: Option<String>,
     /// Dr.GRPO: do not divide GRPO advantages by the group std
     #[arg(long)]
     dr_grpo: bool,
@@ -249,6 +267,22 @@ impl SyntheticArgs {
         if let Some(v) = self.beta {
             c.beta = v;
         }
+        if let Some(v) = &self.credence {
+            c.credence = v
+                .parse::<Credence>()
+                .map_err(|e| usage(format!("--credence: {e}")))?;
+        }
+        if let Some(v) = self.q_discount {
+            c.q_discount = v;
+        }
+        if let Some(v) = self.attempt_cost {
+            c.attempt_cost = v;
+        }
+        if let Some(v) = &self.barl_baseline {
+            c.barl_baseline = v
+                .parse::<BarlBaseline>()
+                .map_err(|e| usage(format!("--barl-baseline: {e}")))?;
+        }
         if self.dr_grpo {
             c.grpo_norm_by_std = false;
         }
@@ -330,6 +364,11 @@ fn metrics_lines(runs: &[RunResult]) -> String {
                     ("val/test/success", e.test_success),
                     ("val/test/success_greedy", e.test_success_greedy),
                     ("val/test/attempts", e.test_attempts),
+                    ("val/test/switch_rate", e.test_switch_rate),
+                    (
+                        "val/train/first_attempt_dependence",
+                        e.first_attempt_dependence,
+                    ),
                 ] {
                     if let Some(v) = v {
                         obj.insert(k.into(), v.into());
@@ -381,28 +420,42 @@ fn plot_runs(runs: &[RunResult], methods: &[Method], seeds: &[u64], stem: &Path)
     Ok(())
 }
 
-/// The table printed at the end: sampled success rates and test attempts,
-/// mean ± sample std over seeds.
+/// The table printed at the end: sampled success rates, test greedy success,
+/// attempts, switch rate and first-attempt prompt dependence, mean ± sample std
+/// over seeds; then the step each method first reached the test target.
 fn summary_table(summary: &Summary) -> String {
     let cell = |m: &std::collections::BTreeMap<String, barl_train::synthetic::MetricStats>,
                 k: &str| {
         m.get(k)
-            .map_or("-".to_string(), |s| format!("{:.3} ± {:.3}", s.mean, s.std))
+            .map_or("-".to_string(), |s| format!("{:.2} ± {:.2}", s.mean, s.std))
     };
-    let mut t = format!(
-        "{:<12} {:>15} {:>15} {:>15} {:>15}\n",
-        "method", "train success", "test success", "test greedy", "test attempts"
-    );
+    let cols = [
+        ("train success", "train_success"),
+        ("test success", "test_success"),
+        ("test greedy", "test_success_greedy"),
+        ("test attempts", "test_attempts"),
+        ("test switch", "test_switch_rate"),
+        ("1st-att. dep.", "first_attempt_dependence"),
+    ];
+    let mut t = format!("{:<12}", "method");
+    for (title, _) in cols {
+        t.push_str(&format!(" {title:>13}"));
+    }
+    t.push_str(&format!(
+        " {:>12}\n",
+        format!("step@{:.1}", summary.test_target)
+    ));
     for m in Method::ALL {
         if let Some(ms) = summary.methods.get(m.name()) {
-            t.push_str(&format!(
-                "{:<12} {:>15} {:>15} {:>15} {:>15}\n",
-                m.name(),
-                cell(ms, "train_success"),
-                cell(ms, "test_success"),
-                cell(ms, "test_success_greedy"),
-                cell(ms, "test_attempts"),
-            ));
+            t.push_str(&format!("{:<12}", m.name()));
+            for (_, key) in cols {
+                t.push_str(&format!(" {:>13}", cell(ms, key)));
+            }
+            let reach = summary
+                .steps_to_test_target
+                .get(m.name())
+                .map_or("never".to_string(), |s| s.to_string());
+            t.push_str(&format!(" {reach:>12}\n"));
         }
     }
     t

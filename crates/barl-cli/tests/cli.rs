@@ -132,10 +132,10 @@ fn a_run_writes_its_folder_and_repeats_exactly() {
     ] {
         assert!(a.join(f).is_file(), "missing {f}");
     }
-    // summary.json: schema version 1, method -> metric -> {mean, std, per_seed}.
+    // summary.json: schema version 2, method -> metric -> {mean, std, per_seed}.
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["schema_version"], 2);
     assert_eq!(s["steps"], 4);
     assert_eq!(s["seeds"], serde_json::json!([0, 1]));
     for m in ["grpo", "barl", "barl-prior"] {
@@ -144,6 +144,7 @@ fn a_run_writes_its_folder_and_repeats_exactly() {
             "test_success",
             "test_attempts",
             "train_success_greedy",
+            "first_attempt_dependence",
         ] {
             let stat = &s["methods"][m][k];
             let per_seed = stat["per_seed"].as_array().unwrap();

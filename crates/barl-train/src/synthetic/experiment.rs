@@ -87,11 +87,13 @@ impl MetricStats {
     }
 }
 
-/// The `summary.json` schema (version 1). Metrics are read at the final
+/// The `summary.json` schema (version 2). Metrics are read at the final
 /// evaluation of each run. `methods` maps a method name to metric name to stats.
 /// Metric names: `train_success`, `test_success`, `train_success_greedy`,
-/// `test_success_greedy`, `train_attempts`, `test_attempts` (the `test_*` ones
-/// only when there are test prompts).
+/// `test_success_greedy`, `train_attempts`, `test_attempts`,
+/// `test_switch_rate` (the `test_*` ones only when there are test prompts, the
+/// switch rate only when every seed's test episodes made a second attempt),
+/// `first_attempt_dependence`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Schema version of this file.
@@ -102,6 +104,11 @@ pub struct Summary {
     pub seeds: Vec<u64>,
     /// method -> metric -> stats.
     pub methods: BTreeMap<String, BTreeMap<String, MetricStats>>,
+    /// The test success `steps_to_test_target` is measured against.
+    pub test_target: f64,
+    /// method -> first evaluation step at which the seed-mean sampled test
+    /// success reached `test_target` (absent: never).
+    pub steps_to_test_target: BTreeMap<String, usize>,
 }
 
 /// Summarises runs (as returned by [`run_experiment`]) per method over seeds.
@@ -110,6 +117,7 @@ pub fn summarize(cfg: &SyntheticConfig, runs: &[RunResult]) -> Summary {
     seeds.sort_unstable();
     seeds.dedup();
     let mut methods = BTreeMap::new();
+    let mut reach = BTreeMap::new();
     for method in Method::ALL {
         let mine: Vec<&RunResult> = runs.iter().filter(|r| r.method == method).collect();
         if mine.is_empty() {
@@ -129,14 +137,39 @@ pub fn summarize(cfg: &SyntheticConfig, runs: &[RunResult]) -> Summary {
         put("test_success", &|e| e.test_success);
         put("test_success_greedy", &|e| e.test_success_greedy);
         put("test_attempts", &|e| e.test_attempts);
+        put("test_switch_rate", &|e| e.test_switch_rate);
+        put("first_attempt_dependence", &|e| e.first_attempt_dependence);
+        if let Some(step) = first_step_at(&mine, TEST_TARGET) {
+            reach.insert(method.name().to_string(), step);
+        }
         methods.insert(method.name().to_string(), metrics);
     }
     Summary {
-        schema_version: 1,
+        schema_version: 2,
         steps: cfg.steps,
         seeds,
         methods,
+        test_target: TEST_TARGET,
+        steps_to_test_target: reach,
     }
+}
+
+/// The test success the summary times each method against.
+pub const TEST_TARGET: f64 = 0.8;
+
+/// First evaluation step at which the mean over `runs` (one per seed, same
+/// evaluation steps) of the sampled test success is at least `target`.
+pub fn first_step_at(runs: &[&RunResult], target: f64) -> Option<usize> {
+    let first = runs.first()?;
+    (0..first.evals.len()).find_map(|i| {
+        let vals: Option<Vec<f64>> = runs
+            .iter()
+            .map(|r| r.evals.get(i).and_then(|e| e.test_success))
+            .collect();
+        let vals = vals?;
+        let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+        (mean >= target).then_some(first.evals[i].step)
+    })
 }
 
 #[cfg(test)]
@@ -151,5 +184,33 @@ mod tests {
         assert!((s.mean - 2.333333).abs() < 1e-6);
         assert!((s.std - 1.527525).abs() < 1e-6);
         assert_eq!(MetricStats::of(vec![0.5]).std, 0.0);
+    }
+
+    fn run(test: &[f64]) -> RunResult {
+        RunResult {
+            method: Method::Barl,
+            seed: 0,
+            steps: vec![],
+            evals: test
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| super::super::trainer::EvalMetrics {
+                    step: 10 * i,
+                    test_success: Some(t),
+                    ..Default::default()
+                })
+                .collect(),
+            greedy_transcripts: vec![],
+        }
+    }
+
+    /// The step is read off the seed-mean curve: means 0.45, 0.75, 0.85 at
+    /// steps 0, 10, 20, so 0.8 is first reached at step 20.
+    #[test]
+    fn target_step_uses_the_mean_over_seeds() {
+        let (a, b) = (run(&[0.1, 0.9, 0.7]), run(&[0.8, 0.6, 1.0]));
+        assert_eq!(first_step_at(&[&a, &b], 0.8), Some(20));
+        assert_eq!(first_step_at(&[&a, &b], 0.9), None);
+        assert_eq!(first_step_at(&[&a], 0.8), Some(10));
     }
 }

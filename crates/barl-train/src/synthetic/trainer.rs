@@ -12,8 +12,8 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use barl_core::{
-    bayesian_values, broadcast_to_tokens, group_normalized_advantages, normalize_over_batch,
-    ppo_clip_loss, token_returns, LossAggMode,
+    broadcast_to_tokens, group_normalized_advantages, normalize_over_batch, ppo_clip_loss,
+    token_returns, LossAggMode,
 };
 use barl_model::{log_softmax_last, TinyGpt, TinyGptConfig};
 use candle_core::{Device, Tensor};
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rollout::{probe_probs, sample_episodes, Decoding, Episodes};
 use super::task::{hypotheses, Prior, TaskConfig, TaskError};
+use super::values::{episode_values, prompt_dependence, switch_rate, Credence, QRule};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::TrainError;
 
@@ -80,6 +81,40 @@ impl FromStr for Method {
     }
 }
 
+/// The baseline BARL's token returns are whitened against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BarlBaseline {
+    /// Mean and std over all tokens of the rollout batch (the reference).
+    #[default]
+    Batch,
+    /// Mean and std over the tokens of the rollouts of the same prompt.
+    Prompt,
+}
+
+impl BarlBaseline {
+    /// All options.
+    pub const ALL: [BarlBaseline; 2] = [BarlBaseline::Batch, BarlBaseline::Prompt];
+
+    /// Name on the command line and in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            BarlBaseline::Batch => "batch",
+            BarlBaseline::Prompt => "prompt",
+        }
+    }
+}
+
+impl FromStr for BarlBaseline {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        BarlBaseline::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("unknown baseline '{s}' (expected batch or prompt)"))
+    }
+}
+
 /// Size of the policy network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -121,6 +156,14 @@ pub struct SyntheticConfig {
     pub loss_agg_mode: LossAggMode,
     /// Strength of BARL's belief update.
     pub beta: f32,
+    /// Where BARL's credence `c_i(k)` comes from.
+    pub credence: Credence,
+    /// Discount per attempt in BARL's `Q_i` (1: a later match counts in full).
+    pub q_discount: f32,
+    /// Cost per attempt used in BARL's `Q_i` (0: attempts are free).
+    pub attempt_cost: f32,
+    /// Which token returns BARL's advantages are whitened against.
+    pub barl_baseline: BarlBaseline,
     /// GRPO divides by the group std (false: Dr.GRPO).
     pub grpo_norm_by_std: bool,
     /// Evaluate every this many steps (and at the start and the end).
@@ -154,6 +197,10 @@ impl Default for SyntheticConfig {
             mini_batches: 1,
             loss_agg_mode: LossAggMode::SeqMeanTokenMean,
             beta: 1.0,
+            credence: Credence::Policy,
+            q_discount: 1.0,
+            attempt_cost: 0.0,
+            barl_baseline: BarlBaseline::Batch,
             grpo_norm_by_std: true,
             eval_every: 10,
             eval_episodes: 128,
@@ -208,6 +255,12 @@ impl SyntheticConfig {
         }
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return Err(bad("beta", "must be a non-negative number"));
+        }
+        if !(0.0..=1.0).contains(&self.q_discount) {
+            return Err(bad("q-discount", "must be in [0, 1]"));
+        }
+        if !(self.attempt_cost >= 0.0 && self.attempt_cost.is_finite()) {
+            return Err(bad("attempt-cost", "must be a non-negative number"));
         }
         if self.eval_every == 0 {
             return Err(bad("eval-every", "must be at least 1"));
@@ -283,6 +336,12 @@ pub struct EvalMetrics {
     pub test_success: Option<f64>,
     /// Attempts used by sampled episodes on the test prompts.
     pub test_attempts: Option<f64>,
+    /// [`switch_rate`] of the sampled test episodes (`None` if none made a
+    /// second attempt).
+    pub test_switch_rate: Option<f64>,
+    /// How much the first attempt depends on the prompt, over the training
+    /// prompts (see [`first_attempt_dependence`]).
+    pub first_attempt_dependence: Option<f64>,
 }
 
 /// The record of one run.
@@ -315,14 +374,23 @@ pub fn transcript(task: &TaskConfig, episodes: &Episodes, e: usize) -> String {
     s
 }
 
-/// Evaluates `policy` on `prompts`: (greedy success, sampled success, sampled attempts).
+/// What one evaluation measures on a set of prompts.
+struct PromptEval {
+    greedy: f64,
+    sampled: f64,
+    attempts: f64,
+    switch_rate: Option<f64>,
+}
+
+/// Evaluates `policy` on `prompts`: one greedy episode per prompt and
+/// `episodes` sampled ones.
 fn evaluate_prompts(
     policy: &TinyGpt,
     task: &TaskConfig,
     prompts: &[u32],
     episodes: usize,
     rng: &mut ChaCha8Rng,
-) -> Result<(f64, f64, f64), TrainError> {
+) -> Result<PromptEval, TrainError> {
     let greedy = sample_episodes(policy, task, prompts, Decoding::Greedy, rng)?;
     let many: Vec<u32> = prompts
         .iter()
@@ -336,8 +404,30 @@ fn evaluate_prompts(
         rng,
     )?;
     let rate = |ep: &Episodes| ep.success.iter().filter(|&&s| s).count() as f64 / ep.len() as f64;
-    let attempts = sampled.n_attempts.iter().sum::<usize>() as f64 / sampled.len() as f64;
-    Ok((rate(&greedy), rate(&sampled), attempts))
+    Ok(PromptEval {
+        greedy: rate(&greedy),
+        sampled: rate(&sampled),
+        attempts: sampled.n_attempts.iter().sum::<usize>() as f64 / sampled.len() as f64,
+        switch_rate: switch_rate(task, &sampled),
+    })
+}
+
+/// [`prompt_dependence`] of the policy's exact first-attempt distributions
+/// over all `V^L` strings on `prompts`; `None` if those are too many to list.
+fn first_attempt_dependence(
+    policy: &TinyGpt,
+    task: &TaskConfig,
+    prompts: &[u32],
+) -> Result<Option<f64>, TrainError> {
+    let Ok(all) = hypotheses(task, Prior::None) else {
+        return Ok(None);
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    // Only the prompt matters for step 0; the greedy attempts are never read.
+    let ep = sample_episodes(policy, task, prompts, Decoding::Greedy, &mut rng)?;
+    let probs = probe_probs(policy, task, &ep, &all)?;
+    let first: Vec<Vec<f32>> = probs.into_iter().map(|steps| steps[0].clone()).collect();
+    Ok(prompt_dependence(&first))
 }
 
 fn evaluate(
@@ -347,27 +437,53 @@ fn evaluate(
     rng: &mut ChaCha8Rng,
 ) -> Result<EvalMetrics, TrainError> {
     let task = &cfg.task;
-    let (tg, ts, ta) = evaluate_prompts(policy, task, &task.train_prompts, cfg.eval_episodes, rng)?;
+    let train = evaluate_prompts(policy, task, &task.train_prompts, cfg.eval_episodes, rng)?;
     let mut out = EvalMetrics {
         step,
-        train_success_greedy: tg,
-        train_success: ts,
-        train_attempts: ta,
+        train_success_greedy: train.greedy,
+        train_success: train.sampled,
+        train_attempts: train.attempts,
+        first_attempt_dependence: first_attempt_dependence(policy, task, &task.train_prompts)?,
         ..Default::default()
     };
     if !task.test_prompts.is_empty() {
-        let (g, s, a) = evaluate_prompts(policy, task, &task.test_prompts, cfg.eval_episodes, rng)?;
-        out.test_success_greedy = Some(g);
-        out.test_success = Some(s);
-        out.test_attempts = Some(a);
+        let test = evaluate_prompts(policy, task, &task.test_prompts, cfg.eval_episodes, rng)?;
+        out.test_success_greedy = Some(test.greedy);
+        out.test_success = Some(test.sampled);
+        out.test_attempts = Some(test.attempts);
+        out.test_switch_rate = test.switch_rate;
     }
     Ok(out)
 }
 
+/// `out[e][k][i]` = credence `c_i(k)` of hypothesis `i` before attempt `k` of
+/// episode `e`, from the source `which` names (unnormalised: the belief update
+/// normalises).
+pub fn credence_table(
+    which: Credence,
+    policy: &TinyGpt,
+    initial: &TinyGpt,
+    task: &TaskConfig,
+    episodes: &Episodes,
+    hyps: &[Vec<u32>],
+) -> Result<Vec<Vec<Vec<f32>>>, TrainError> {
+    Ok(match which {
+        Credence::Policy => probe_probs(policy, task, episodes, hyps)?,
+        Credence::Initial => probe_probs(initial, task, episodes, hyps)?,
+        Credence::Uniform => episodes
+            .n_attempts
+            .iter()
+            .map(|&n| vec![vec![1.0; hyps.len()]; n])
+            .collect(),
+    })
+}
+
 /// Token advantages of a rollout batch, one vector per episode covering its
 /// `n_attempts * L` attempt tokens; and the mean Bayesian value (BARL only).
+/// `initial` is the frozen initial policy (read for `Credence::Initial`).
 pub fn advantages(
     policy: &TinyGpt,
+    initial: &TinyGpt,
     cfg: &SyntheticConfig,
     method: Method,
     episodes: &Episodes,
@@ -382,66 +498,41 @@ pub fn advantages(
         return Ok((broadcast_to_tokens(&adv, &lengths)?, None));
     };
     let hyps = hypotheses(task, prior)?;
-    let probs = probe_probs(policy, task, episodes, &hyps)?;
+    let credence = credence_table(cfg.credence, policy, initial, task, episodes, &hyps)?;
+    let rule = QRule {
+        discount: cfg.q_discount,
+        attempt_cost: cfg.attempt_cost,
+    };
     let mut returns = Vec::with_capacity(episodes.len());
     let (mut v_sum, mut v_count) = (0f64, 0usize);
     for e in 0..episodes.len() {
-        let values = episode_values(task, episodes, e, &hyps, &probs[e], cfg.beta)?;
+        let values = episode_values(task, episodes, e, &hyps, &credence[e], cfg.beta, rule)?;
         v_sum += values.iter().map(|&v| v as f64).sum::<f64>();
         v_count += values.len();
         let step_of_token: Vec<usize> = (0..lengths[e]).map(|t| t / l).collect();
         returns.push(token_returns(rewards[e], &values, &step_of_token)?);
     }
     let mean_v = v_sum / v_count.max(1) as f64;
-    Ok((normalize_over_batch(&returns, 1e-6), Some(mean_v)))
-}
-
-/// `V(k)` for the steps `k = 0..n_attempts` of episode `e` (spec section 8):
-/// credence `c_i(k)` = probe probability that attempt `k` is `s_i`; the reward
-/// of the transition into step `k` is that of attempt `k - 1`, observed `r(k)`
-/// and predicted `r_i(k) = 1[attempt_{k-1} = s_i]`; `Q_i(k) = 1[some attempt
-/// k' >= k of this rollout equals s_i]` (the return under hypothesis `i`: its
-/// episode would end at the first match, with reward 1).
-pub fn episode_values(
-    task: &TaskConfig,
-    episodes: &Episodes,
-    e: usize,
-    hyps: &[Vec<u32>],
-    probs: &[Vec<f32>],
-    beta: f32,
-) -> Result<Vec<f32>, TrainError> {
-    let n = episodes.n_attempts[e];
-    let c = episodes.prompts[e];
-    let attempts: Vec<&[u32]> = (0..n).map(|k| episodes.attempt(task, e, k)).collect();
-    let credence: Vec<Vec<f32>> = (0..hyps.len())
-        .map(|i| (0..n).map(|k| probs[k][i]).collect())
-        .collect();
-    let observed: Vec<f32> = (0..n)
-        .map(|k| {
-            if k == 0 {
-                0.0
-            } else {
-                task.reward(c, attempts[k - 1])
+    let adv = match cfg.barl_baseline {
+        BarlBaseline::Batch => normalize_over_batch(&returns, 1e-6),
+        BarlBaseline::Prompt => {
+            let mut adv = vec![Vec::new(); episodes.len()];
+            let mut prompts = episodes.prompts.clone();
+            prompts.sort_unstable();
+            prompts.dedup();
+            for c in prompts {
+                let rows: Vec<usize> = (0..episodes.len())
+                    .filter(|&e| episodes.prompts[e] == c)
+                    .collect();
+                let group: Vec<Vec<f32>> = rows.iter().map(|&e| returns[e].clone()).collect();
+                for (&e, a) in rows.iter().zip(normalize_over_batch(&group, 1e-6)) {
+                    adv[e] = a;
+                }
             }
-        })
-        .collect();
-    let predicted: Vec<Vec<f32>> = hyps
-        .iter()
-        .map(|h| {
-            (0..n)
-                .map(|k| f32::from(u8::from(k > 0 && attempts[k - 1] == h.as_slice())))
-                .collect()
-        })
-        .collect();
-    let q: Vec<Vec<f32>> = hyps
-        .iter()
-        .map(|h| {
-            (0..n)
-                .map(|k| f32::from(u8::from(attempts[k..].contains(&h.as_slice()))))
-                .collect()
-        })
-        .collect();
-    Ok(bayesian_values(&credence, &predicted, &observed, &q, beta)?)
+            adv
+        }
+    };
+    Ok((adv, Some(mean_v)))
 }
 
 /// Log-probs `(B, T*L)` and entropies of the attempt tokens of `rows` under
@@ -508,6 +599,8 @@ pub fn train_one(
     cfg.validate()?;
     let task = &cfg.task;
     let model = TinyGpt::new(&cfg.model_config(), seed, &Device::Cpu)?;
+    // A second copy from the same seed: the optimiser never touches it.
+    let initial = TinyGpt::new(&cfg.model_config(), seed, &Device::Cpu)?.detached();
     let mut opt = AdamW::new(model.vars().to_vec(), cfg.optim.clone())?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1);
     // Evaluation draws from its own stream so eval frequency never changes training.
@@ -538,7 +631,7 @@ pub fn train_one(
             &mut rng,
         )?;
         let t1 = Instant::now();
-        let (adv, bayes_value_mean) = advantages(&policy, cfg, method, &episodes)?;
+        let (adv, bayes_value_mean) = advantages(&policy, &initial, cfg, method, &episodes)?;
         let t2 = Instant::now();
         let all_adv: Vec<f32> = adv.iter().flatten().copied().collect();
         let mut m = StepMetrics {
@@ -626,4 +719,37 @@ pub fn train_one(
         .map(|e| transcript(task, &greedy, e))
         .collect();
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each credence option reads its own source: the current policy's probes,
+    /// the frozen initial policy's, or ones.
+    #[test]
+    fn credence_options_read_their_source() {
+        let cfg = SyntheticConfig::default();
+        let task = &cfg.task;
+        let mut mc = cfg.model_config();
+        mc.d_model = 16;
+        mc.d_ff = 32;
+        let policy = TinyGpt::new(&mc, 1, &Device::Cpu).unwrap().detached();
+        let initial = TinyGpt::new(&mc, 2, &Device::Cpu).unwrap().detached();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let d = Decoding::Sample { temperature: 1.0 };
+        let ep = sample_episodes(&policy, task, &[0, 1, 0, 1], d, &mut rng).unwrap();
+        let hyps = hypotheses(task, Prior::Repeated).unwrap();
+        let table = |c| credence_table(c, &policy, &initial, task, &ep, &hyps).unwrap();
+        let from_policy = probe_probs(&policy, task, &ep, &hyps).unwrap();
+        let from_initial = probe_probs(&initial, task, &ep, &hyps).unwrap();
+        assert_ne!(from_policy, from_initial);
+        assert_eq!(table(Credence::Policy), from_policy);
+        assert_eq!(table(Credence::Initial), from_initial);
+        let uniform = table(Credence::Uniform);
+        for (e, steps) in uniform.iter().enumerate() {
+            assert_eq!(steps.len(), ep.n_attempts[e]);
+            assert!(steps.iter().flatten().all(|&c| c == 1.0));
+        }
+    }
 }
