@@ -139,6 +139,9 @@ pub struct SyntheticArgs {
     /// Policy MLP hidden width [128]
     #[arg(long)]
     d_ff: Option<usize>,
+    /// Tie the policy's output head to the symbols' input embeddings [untied]
+    #[arg(long)]
+    tied_head: bool,
 }
 
 /// The run's `config.toml`: what to run and the full training configuration.
@@ -282,6 +285,9 @@ impl SyntheticArgs {
             c.barl_baseline = v
                 .parse::<BarlBaseline>()
                 .map_err(|e| usage(format!("--barl-baseline: {e}")))?;
+        }
+        if self.tied_head {
+            c.model.tied_head = true;
         }
         if self.dr_grpo {
             c.grpo_norm_by_std = false;

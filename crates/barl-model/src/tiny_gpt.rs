@@ -37,6 +37,9 @@ pub struct TinyGptConfig {
     pub n_heads: usize,
     /// Hidden width of the MLP.
     pub d_ff: usize,
+    /// The output head reuses the input embeddings of the first `n_outputs`
+    /// tokens (plus its own bias) instead of a separate matrix.
+    pub tied_head: bool,
 }
 
 impl TinyGptConfig {
@@ -211,7 +214,13 @@ impl TinyGpt {
             bias: constant(&[d], 0.0, &mut vars)?,
         };
         let head = Linear {
-            weight: normal(&[d, cfg.n_outputs], 0.02, &mut vars)?,
+            // A view of the embedding rows: it follows their in-place updates
+            // and passes its gradient to them.
+            weight: if cfg.tied_head {
+                tok_emb.narrow(0, 0, cfg.n_outputs)?.t()?
+            } else {
+                normal(&[d, cfg.n_outputs], 0.02, &mut vars)?
+            },
             bias: constant(&[cfg.n_outputs], 0.0, &mut vars)?,
         };
         Ok(Self {
@@ -257,7 +266,9 @@ impl TinyGpt {
             }
         }
         for p in ["ln_f.weight", "ln_f.bias", "head.weight", "head.bias"] {
-            names.push(p.to_string());
+            if !(self.cfg.tied_head && p == "head.weight") {
+                names.push(p.to_string());
+            }
         }
         names
     }
@@ -395,6 +406,7 @@ mod tests {
             n_layers: 2,
             n_heads: 4,
             d_ff: 32,
+            tied_head: false,
         }
     }
 
@@ -404,7 +416,63 @@ mod tests {
 
     #[test]
     fn every_trainable_variable_gets_a_nonzero_gradient() {
-        let m = TinyGpt::new(&cfg(), 3, &Device::Cpu).unwrap();
+        for tied in [false, true] {
+            let c = TinyGptConfig {
+                tied_head: tied,
+                ..cfg()
+            };
+            all_variables_get_gradients(&TinyGpt::new(&c, 3, &Device::Cpu).unwrap());
+        }
+    }
+
+    /// A tied head has no matrix of its own and reads the embedding rows of the
+    /// output tokens, following their updates: with those rows zeroed (and the
+    /// bias still zero from initialisation) every logit is 0.
+    #[test]
+    fn tied_head_reads_the_embedding_rows() {
+        let untied = TinyGpt::new(&cfg(), 3, &Device::Cpu).unwrap();
+        let c = TinyGptConfig {
+            tied_head: true,
+            ..cfg()
+        };
+        let m = TinyGpt::new(&c, 3, &Device::Cpu).unwrap();
+        assert_eq!(m.vars().len() + 1, untied.vars().len());
+        assert!(!m.var_names().contains(&"head.weight".to_string()));
+        let view = m.detached();
+        let x = toks(&[0, 1, 4, 2, 3, 5], 1);
+        let before = view.forward(&x, None).unwrap().0;
+        assert!(
+            before
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+        let emb = m.vars()[0].as_tensor();
+        let rows = emb.dims2().unwrap();
+        let mut data = emb.to_vec2::<f32>().unwrap();
+        for row in data.iter_mut().take(c.n_outputs) {
+            row.iter_mut().for_each(|v| *v = 0.0);
+        }
+        let flat: Vec<f32> = data.into_iter().flatten().collect();
+        m.vars()[0]
+            .set(&Tensor::from_vec(flat, rows, &Device::Cpu).unwrap())
+            .unwrap();
+        let after = view.forward(&x, None).unwrap().0;
+        let max = after
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(max, 0.0);
+    }
+
+    fn all_variables_get_gradients(m: &TinyGpt) {
         let x = toks(&[0, 1, 4, 2, 3, 5, 1, 0, 2, 4, 3, 1], 2);
         let (logits, _) = m.forward(&x, None).unwrap();
         // Non-trivial scalar of every output so no weight is dead by construction.

@@ -314,6 +314,7 @@ mod tests {
             n_layers: 1,
             n_heads: 2,
             d_ff: 32,
+            tied_head: false,
         };
         TinyGpt::new(&cfg, 11, &Device::Cpu).unwrap().detached()
     }

@@ -127,6 +127,8 @@ pub struct ModelShape {
     pub n_heads: usize,
     /// MLP hidden width.
     pub d_ff: usize,
+    /// Output head tied to the symbols' input embeddings.
+    pub tied_head: bool,
 }
 
 /// Everything one synthetic run needs besides method and seed. Missing keys
@@ -179,6 +181,7 @@ impl Default for ModelShape {
             n_layers: 2,
             n_heads: 4,
             d_ff: 128,
+            tied_head: false,
         }
     }
 }
@@ -280,6 +283,7 @@ impl SyntheticConfig {
             n_layers: self.model.n_layers,
             n_heads: self.model.n_heads,
             d_ff: self.model.d_ff,
+            tied_head: self.model.tied_head,
         }
     }
 }
