@@ -139,9 +139,10 @@ pub struct SyntheticArgs {
     /// Policy MLP hidden width [128]
     #[arg(long)]
     d_ff: Option<usize>,
-    /// Tie the policy's output head to the symbols' input embeddings [untied]
+    /// Tie the policy's output head to the symbols' input embeddings (false: a
+    /// separate output matrix, the earlier default) [true]
     #[arg(long)]
-    tied_head: bool,
+    tied_head: Option<bool>,
 }
 
 /// The run's `config.toml`: what to run and the full training configuration.
@@ -286,8 +287,8 @@ impl SyntheticArgs {
                 .parse::<BarlBaseline>()
                 .map_err(|e| usage(format!("--barl-baseline: {e}")))?;
         }
-        if self.tied_head {
-            c.model.tied_head = true;
+        if let Some(v) = self.tied_head {
+            c.model.tied_head = v;
         }
         if self.dr_grpo {
             c.grpo_norm_by_std = false;

@@ -120,7 +120,11 @@ impl GgufBuilder {
 
 /// A fresh, empty scratch directory under the system temp dir.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("barl-model-{name}-{}", std::process::id()));
+    // A fresh folder per call: tests run in parallel, and two of them asking
+    // for the same name must not remove or overwrite each other's files.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("barl-model-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create scratch dir");
     d

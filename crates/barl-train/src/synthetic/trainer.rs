@@ -181,7 +181,7 @@ impl Default for ModelShape {
             n_layers: 2,
             n_heads: 4,
             d_ff: 128,
-            tied_head: false,
+            tied_head: true,
         }
     }
 }
