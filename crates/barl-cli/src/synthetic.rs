@@ -104,7 +104,7 @@ pub struct SyntheticArgs {
     /// next attempt is s_i), uniform (the training-data posterior p(M|D)) or
     /// initial (the same as policy, under the frozen initial policy) [policy]
     #[arg(long)]
-    credence: Option<String>,
+    credence: Option<Credence>,
     /// Discount per attempt in BARL's Q_i: a match j - k attempts later counts
     /// gamma^(j-k); 1 counts later matches in full, 0 only the next attempt [1.0]
     #[arg(long)]
@@ -116,7 +116,7 @@ pub struct SyntheticArgs {
     /// What BARL's token returns are whitened against: batch (all tokens of the
     /// rollout batch, the reference) or prompt (the rollouts of the same prompt) [batch]
     #[arg(long)]
-    barl_baseline: Option<String>,
+    barl_baseline: Option<BarlBaseline>,
     /// Dr.GRPO: do not divide GRPO advantages by the group std
     #[arg(long)]
     dr_grpo: bool,
@@ -271,10 +271,8 @@ impl SyntheticArgs {
         if let Some(v) = self.beta {
             c.beta = v;
         }
-        if let Some(v) = &self.credence {
-            c.credence = v
-                .parse::<Credence>()
-                .map_err(|e| usage(format!("--credence: {e}")))?;
+        if let Some(v) = self.credence {
+            c.credence = v;
         }
         if let Some(v) = self.q_discount {
             c.q_discount = v;
@@ -282,10 +280,8 @@ impl SyntheticArgs {
         if let Some(v) = self.attempt_cost {
             c.attempt_cost = v;
         }
-        if let Some(v) = &self.barl_baseline {
-            c.barl_baseline = v
-                .parse::<BarlBaseline>()
-                .map_err(|e| usage(format!("--barl-baseline: {e}")))?;
+        if let Some(v) = self.barl_baseline {
+            c.barl_baseline = v;
         }
         if let Some(v) = self.tied_head {
             c.model.tied_head = v;

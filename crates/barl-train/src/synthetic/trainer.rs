@@ -380,6 +380,8 @@ pub fn transcript(task: &TaskConfig, episodes: &Episodes, e: usize) -> String {
 
 /// What one evaluation measures on a set of prompts.
 struct PromptEval {
+    /// The greedy episodes, one per prompt.
+    greedy_episodes: Episodes,
     greedy: f64,
     sampled: f64,
     attempts: f64,
@@ -410,6 +412,7 @@ fn evaluate_prompts(
     let rate = |ep: &Episodes| ep.success.iter().filter(|&&s| s).count() as f64 / ep.len() as f64;
     Ok(PromptEval {
         greedy: rate(&greedy),
+        greedy_episodes: greedy,
         sampled: rate(&sampled),
         attempts: sampled.n_attempts.iter().sum::<usize>() as f64 / sampled.len() as f64,
         switch_rate: switch_rate(task, &sampled),
@@ -417,19 +420,17 @@ fn evaluate_prompts(
 }
 
 /// [`prompt_dependence`] of the policy's exact first-attempt distributions
-/// over all `V^L` strings on `prompts`; `None` if those are too many to list.
+/// over all `V^L` strings on the prompts of `episodes` (only their step 0, the
+/// prompt alone, is read); `None` if the strings are too many to list.
 fn first_attempt_dependence(
     policy: &TinyGpt,
     task: &TaskConfig,
-    prompts: &[u32],
+    episodes: &Episodes,
 ) -> Result<Option<f64>, TrainError> {
     let Ok(all) = hypotheses(task, Prior::None) else {
         return Ok(None);
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    // Only the prompt matters for step 0; the greedy attempts are never read.
-    let ep = sample_episodes(policy, task, prompts, Decoding::Greedy, &mut rng)?;
-    let probs = probe_probs(policy, task, &ep, &all)?;
+    let probs = probe_probs(policy, task, episodes, &all)?;
     let first: Vec<Vec<f32>> = probs.into_iter().map(|steps| steps[0].clone()).collect();
     Ok(prompt_dependence(&first))
 }
@@ -447,7 +448,7 @@ fn evaluate(
         train_success_greedy: train.greedy,
         train_success: train.sampled,
         train_attempts: train.attempts,
-        first_attempt_dependence: first_attempt_dependence(policy, task, &task.train_prompts)?,
+        first_attempt_dependence: first_attempt_dependence(policy, task, &train.greedy_episodes)?,
         ..Default::default()
     };
     if !task.test_prompts.is_empty() {
