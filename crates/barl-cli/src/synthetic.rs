@@ -117,6 +117,11 @@ pub struct SyntheticArgs {
     /// rollout batch, the reference) or prompt (the rollouts of the same prompt) [batch]
     #[arg(long)]
     barl_baseline: Option<BarlBaseline>,
+    /// BARL only: per training prompt and step, continue this many successful
+    /// rollouts in the world of a hypothesis they have not tried (the true
+    /// answer's feedback turned into a failure); 0 trains on true rollouts alone [0]
+    #[arg(long)]
+    branches: Option<usize>,
     /// Dr.GRPO: do not divide GRPO advantages by the group std
     #[arg(long)]
     dr_grpo: bool,
@@ -283,6 +288,9 @@ impl SyntheticArgs {
         if let Some(v) = self.barl_baseline {
             c.barl_baseline = v;
         }
+        if let Some(v) = self.branches {
+            c.branches = v;
+        }
         if let Some(v) = self.tied_head {
             c.model.tied_head = v;
         }
@@ -350,6 +358,8 @@ fn metrics_lines(runs: &[RunResult]) -> String {
                     ("actor/entropy", Some(m.entropy)),
                     ("actor/grad_norm", Some(m.grad_norm)),
                     ("barl/bayes_value/mean", m.bayes_value_mean),
+                    ("barl/branch/count", Some(m.branch_count as f64)),
+                    ("barl/branch/score", m.branch_score_mean),
                     ("timing_s/gen", Some(m.time_gen)),
                     ("timing_s/probe", Some(m.time_probe)),
                     ("timing_s/update", Some(m.time_update)),

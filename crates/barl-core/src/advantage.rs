@@ -7,62 +7,19 @@
 //! ([`broadcast_to_tokens`]). Steps are fixed-size token chunks
 //! ([`num_chunk_steps`], [`chunk_step_of_tokens`]).
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::error::{CoreError, Result};
 
-/// Which estimator turns rewards into advantages.
-///
-/// Names (for [`FromStr`], [`fmt::Display`] and serde): `"grpo"`, `"progress"`,
-/// `"barl"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AdvEstimator {
-    /// Outcome reward only, normalised within each prompt's group (Markovian RL).
-    Grpo,
-    /// Dense progress reward of the truth alone: BARL with the single hypothesis `y*`.
-    Progress,
-    /// Bayes-adaptive value over all hypotheses.
-    Barl,
-}
-
-impl AdvEstimator {
-    /// Every variant, in declaration order.
-    pub const ALL: [AdvEstimator; 3] = [
-        AdvEstimator::Grpo,
-        AdvEstimator::Progress,
-        AdvEstimator::Barl,
-    ];
-
-    /// The variant's name, as parsed and displayed.
-    pub fn name(self) -> &'static str {
-        match self {
-            AdvEstimator::Grpo => "grpo",
-            AdvEstimator::Progress => "progress",
-            AdvEstimator::Barl => "barl",
-        }
-    }
-}
-
-impl fmt::Display for AdvEstimator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for AdvEstimator {
-    type Err = CoreError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| CoreError::UnknownName {
-                kind: "advantage estimator",
-                got: s.to_string(),
-                valid: "grpo, progress, barl",
-            })
+crate::named_enum! {
+    /// Which estimator turns rewards into advantages.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum AdvEstimator ("advantage estimator") {
+        /// Outcome reward only, normalised within each prompt's group (Markovian RL).
+        Grpo = "grpo",
+        /// Dense progress reward of the truth alone: BARL with the single hypothesis `y*`.
+        Progress = "progress",
+        /// Bayes-adaptive value over all hypotheses.
+        Barl = "barl",
     }
 }
 

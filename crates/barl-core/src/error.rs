@@ -39,7 +39,7 @@ pub enum CoreError {
         /// The text that failed to parse.
         got: String,
         /// The accepted names, comma-separated.
-        valid: &'static str,
+        valid: String,
     },
 }
 

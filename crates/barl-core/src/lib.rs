@@ -25,6 +25,7 @@ pub mod advantage;
 pub mod barl;
 pub mod error;
 pub mod grpo;
+pub mod names;
 pub mod passk;
 pub mod ppo;
 

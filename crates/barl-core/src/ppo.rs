@@ -6,113 +6,33 @@
 //! policy's token log-probabilities) carries gradients; the other inputs are
 //! detached, so passing tensors that happen to be on the autograd graph is safe.
 
-use std::fmt;
-use std::str::FromStr;
-
 use candle_core::{bail, DType, Tensor};
 
-use crate::error::CoreError;
-
-/// How per-token losses are reduced to one scalar.
-///
-/// Names (for [`FromStr`], [`fmt::Display`] and serde): `"token-mean"`,
-/// `"seq-mean-token-mean"`, `"seq-mean-token-sum"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossAggMode {
-    /// Mean over all response tokens of the batch (long sequences weigh more).
-    TokenMean,
-    /// Mean over each sequence's tokens, then over sequences (the reference).
-    SeqMeanTokenMean,
-    /// Sum over each sequence's tokens, then mean over sequences.
-    SeqMeanTokenSum,
-}
-
-impl LossAggMode {
-    /// Every variant, in declaration order.
-    pub const ALL: [LossAggMode; 3] = [
-        LossAggMode::TokenMean,
-        LossAggMode::SeqMeanTokenMean,
-        LossAggMode::SeqMeanTokenSum,
-    ];
-
-    /// The variant's name, as parsed and displayed.
-    pub fn name(self) -> &'static str {
-        match self {
-            LossAggMode::TokenMean => "token-mean",
-            LossAggMode::SeqMeanTokenMean => "seq-mean-token-mean",
-            LossAggMode::SeqMeanTokenSum => "seq-mean-token-sum",
-        }
+crate::named_enum! {
+    /// How per-token losses are reduced to one scalar.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum LossAggMode ("loss aggregation mode") {
+        /// Mean over all response tokens of the batch (long sequences weigh more).
+        TokenMean = "token-mean",
+        /// Mean over each sequence's tokens, then over sequences (the reference).
+        SeqMeanTokenMean = "seq-mean-token-mean",
+        /// Sum over each sequence's tokens, then mean over sequences.
+        SeqMeanTokenSum = "seq-mean-token-sum",
     }
 }
 
-impl fmt::Display for LossAggMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for LossAggMode {
-    type Err = CoreError;
-
-    fn from_str(s: &str) -> crate::Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| CoreError::UnknownName {
-                kind: "loss aggregation mode",
-                got: s.to_string(),
-                valid: "token-mean, seq-mean-token-mean, seq-mean-token-sum",
-            })
-    }
-}
-
-/// Which sample estimator of `KL(pi || pi_ref)` [`kl_penalty`] uses.
-///
-/// Names (for [`FromStr`], [`fmt::Display`] and serde): `"k1"`, `"k2"`, `"k3"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KlEstimator {
-    /// `log_ratio`: unbiased, high variance, can be negative.
-    K1,
-    /// `0.5 * log_ratio^2`: biased, low variance, `>= 0`.
-    K2,
-    /// `exp(-log_ratio) + log_ratio - 1`: unbiased, low variance, `>= 0`.
-    K3,
-}
-
-impl KlEstimator {
-    /// Every variant, in declaration order.
-    pub const ALL: [KlEstimator; 3] = [KlEstimator::K1, KlEstimator::K2, KlEstimator::K3];
-
-    /// The variant's name, as parsed and displayed.
-    pub fn name(self) -> &'static str {
-        match self {
-            KlEstimator::K1 => "k1",
-            KlEstimator::K2 => "k2",
-            KlEstimator::K3 => "k3",
-        }
-    }
-}
-
-impl fmt::Display for KlEstimator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for KlEstimator {
-    type Err = CoreError;
-
-    fn from_str(s: &str) -> crate::Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| CoreError::UnknownName {
-                kind: "KL estimator",
-                got: s.to_string(),
-                valid: "k1, k2, k3",
-            })
+crate::named_enum! {
+    /// Which sample estimator of `KL(pi || pi_ref)` [`kl_penalty`] uses.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum KlEstimator ("KL estimator") {
+        /// `log_ratio`: unbiased, high variance, can be negative.
+        K1 = "k1",
+        /// `0.5 * log_ratio^2`: biased, low variance, `>= 0`.
+        K2 = "k2",
+        /// `exp(-log_ratio) + log_ratio - 1`: unbiased, low variance, `>= 0`.
+        K3 = "k3",
     }
 }
 

@@ -27,6 +27,12 @@ pub struct Episodes {
     /// Sampler log-probability of every attempt token, `T * L` per episode;
     /// entries past `n_attempts * L` are 0.
     pub logp: Vec<Vec<f32>>,
+    /// The string the episode's world rewards: the prompt's target, or for a
+    /// branch another hypothesis' string.
+    pub targets: Vec<Vec<u32>>,
+    /// First attempt the episode sampled itself; the attempts before it are a
+    /// history copied from another episode (a branch). 0 for ordinary episodes.
+    pub start: Vec<usize>,
 }
 
 impl Episodes {
@@ -44,6 +50,35 @@ impl Episodes {
     pub fn attempt<'a>(&'a self, task: &TaskConfig, e: usize, k: usize) -> &'a [u32] {
         let p = task.attempt_pos(k, 0);
         &self.tokens[e][p..p + task.attempt_len]
+    }
+
+    /// Reward of `attempt` in episode `e`'s world (1.0 or 0.0).
+    pub fn reward(&self, e: usize, attempt: &[u32]) -> f32 {
+        f32::from(u8::from(self.targets[e] == attempt))
+    }
+
+    /// Appends the episodes of `other`.
+    pub fn extend(&mut self, other: Episodes) {
+        self.prompts.extend(other.prompts);
+        self.tokens.extend(other.tokens);
+        self.n_attempts.extend(other.n_attempts);
+        self.success.extend(other.success);
+        self.logp.extend(other.logp);
+        self.targets.extend(other.targets);
+        self.start.extend(other.start);
+    }
+
+    /// An empty batch.
+    pub fn empty() -> Episodes {
+        Episodes {
+            prompts: vec![],
+            tokens: vec![],
+            n_attempts: vec![],
+            success: vec![],
+            logp: vec![],
+            targets: vec![],
+            start: vec![],
+        }
     }
 
     /// Outcome reward `R` of each episode (1.0 or 0.0).
@@ -125,33 +160,91 @@ pub fn sample_episodes(
     decoding: Decoding,
     rng: &mut ChaCha8Rng,
 ) -> Result<Episodes, TrainError> {
-    let b = prompts.len();
+    let mut ep = Episodes::empty();
+    for &c in prompts {
+        let mut tokens = vec![task.fail_token(); task.seq_len()];
+        tokens[0] = c;
+        ep.prompts.push(c);
+        ep.tokens.push(tokens);
+        ep.n_attempts.push(0);
+        ep.success.push(false);
+        ep.logp
+            .push(vec![0f32; task.max_attempts * task.attempt_len]);
+        ep.targets.push(task.target(c));
+        ep.start.push(0);
+    }
+    play(policy, task, ep, 0, decoding, rng)
+}
+
+/// Branches of finished episodes into other hypotheses' worlds. For each
+/// `(e, target)` in `picks`: episode `e` of `parents` up to its rewarded last
+/// attempt `j`, with that attempt's feedback turned into a failure, continued
+/// by `policy` from attempt `j + 1` in the world where `target` is the
+/// rewarded string. This is a rollout under hypothesis `M_i` from the history
+/// where the true answer failed, a context the true task never produces once
+/// the policy answers right. Picks whose parent has no attempt left are skipped.
+pub fn sample_branches(
+    policy: &TinyGpt,
+    task: &TaskConfig,
+    parents: &Episodes,
+    picks: &[(usize, Vec<u32>)],
+    decoding: Decoding,
+    rng: &mut ChaCha8Rng,
+) -> Result<Episodes, TrainError> {
+    let mut out = Episodes::empty();
+    // Lockstep play needs one start attempt per call: group by it.
+    for k0 in 1..task.max_attempts {
+        let mut ep = Episodes::empty();
+        for (e, target) in picks {
+            let e = *e;
+            if parents.n_attempts[e] != k0 || !parents.success[e] {
+                continue;
+            }
+            let mut tokens = parents.tokens[e].clone();
+            tokens[task.attempt_pos(k0 - 1, task.attempt_len)] = task.fail_token();
+            ep.prompts.push(parents.prompts[e]);
+            ep.tokens.push(tokens);
+            ep.n_attempts.push(k0);
+            ep.success.push(false);
+            ep.logp.push(parents.logp[e].clone());
+            ep.targets.push(target.clone());
+            ep.start.push(k0);
+        }
+        out.extend(play(policy, task, ep, k0, decoding, rng)?);
+    }
+    Ok(out)
+}
+
+/// Plays the episodes of `ep` from attempt `k0` on; their tokens before
+/// `history_len(k0)` are given. Episodes end at their first rewarded attempt.
+fn play(
+    policy: &TinyGpt,
+    task: &TaskConfig,
+    mut ep: Episodes,
+    k0: usize,
+    decoding: Decoding,
+    rng: &mut ChaCha8Rng,
+) -> Result<Episodes, TrainError> {
+    let b = ep.len();
     let (l, t_max) = (task.attempt_len, task.max_attempts);
+    if b == 0 || k0 >= t_max {
+        return Ok(ep);
+    }
     let device = Device::Cpu;
     let fail = task.fail_token();
-    let mut tokens: Vec<Vec<u32>> = prompts
-        .iter()
-        .map(|&c| {
-            let mut v = vec![fail; task.seq_len()];
-            v[0] = c;
-            v
-        })
-        .collect();
-    let mut logp = vec![vec![0f32; t_max * l]; b];
-    let mut n_attempts = vec![0usize; b];
-    let mut success = vec![false; b];
-    if b == 0 {
-        return Ok(Episodes {
-            prompts: vec![],
-            tokens,
-            n_attempts,
-            success,
-            logp,
-        });
-    }
-    let (logits, mut cache) = policy.forward(&column(prompts, &device, 1)?, None)?;
+    let h = task.history_len(k0);
+    let history: Vec<u32> = ep.tokens.iter().flat_map(|t| t[..h].to_vec()).collect();
+    let (logits, mut cache) = policy.forward(&column(&history, &device, h)?, None)?;
     let mut rows = last_logits(&logits)?;
-    for k in 0..t_max {
+    let Episodes {
+        tokens,
+        logp,
+        n_attempts,
+        success,
+        targets,
+        ..
+    } = &mut ep;
+    for k in k0..t_max {
         for j in 0..l {
             let mut picked = Vec::with_capacity(b);
             for e in 0..b {
@@ -174,8 +267,8 @@ pub fn sample_episodes(
             for e in 0..b {
                 if !success[e] {
                     n_attempts[e] = k + 1;
-                    let r = task.reward(prompts[e], &tokens[e][task.attempt_pos(k, 0)..][..l]);
-                    let fb = if r > 0.0 {
+                    let rewarded = tokens[e][task.attempt_pos(k, 0)..][..l] == targets[e][..];
+                    let fb = if rewarded {
                         success[e] = true;
                         task.success_token()
                     } else {
@@ -196,13 +289,7 @@ pub fn sample_episodes(
             break;
         }
     }
-    Ok(Episodes {
-        prompts: prompts.to_vec(),
-        tokens,
-        n_attempts,
-        success,
-        logp,
-    })
+    Ok(ep)
 }
 
 /// Largest number of sequences in one probe forward pass (bounds memory).
@@ -364,6 +451,47 @@ mod tests {
             sample_episodes(&m, &task, &[0, 1, 2], d, &mut ChaCha8Rng::seed_from_u64(4)).unwrap();
         assert_eq!(a.tokens, b.tokens);
         assert_eq!(a.logp, b.logp);
+    }
+
+    /// A branch copies its parent's history up to the rewarded attempt, turns
+    /// that feedback into a failure, and plays on in its own world: its later
+    /// feedback follows its target, not the prompt's.
+    #[test]
+    fn branches_continue_in_their_world() {
+        let task = TaskConfig::default();
+        let m = model(&task);
+        let d = Decoding::Sample { temperature: 1.0 };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let prompts: Vec<u32> = (0..240).map(|i| i % 2).collect();
+        let ep = sample_episodes(&m, &task, &prompts, d, &mut rng).unwrap();
+        let picks: Vec<(usize, Vec<u32>)> = (0..ep.len())
+            .filter(|&e| ep.success[e] && ep.n_attempts[e] < 3)
+            .map(|e| (e, vec![2, 2, 2]))
+            .collect();
+        assert!(picks.len() >= 4, "too few parents: {}", picks.len());
+        let br = sample_branches(&m, &task, &ep, &picks, d, &mut rng).unwrap();
+        assert_eq!(br.len(), picks.len());
+        let mut parents: Vec<usize> = picks.iter().map(|p| p.0).collect();
+        // Branches come grouped by their first own attempt.
+        parents.sort_by_key(|&e| ep.n_attempts[e]);
+        for (b, &e) in parents.iter().enumerate() {
+            let k0 = ep.n_attempts[e];
+            assert_eq!(br.start[b], k0);
+            assert_eq!(br.targets[b], vec![2, 2, 2]);
+            let h = task.history_len(k0);
+            let mut want = ep.tokens[e][..h].to_vec();
+            want[h - 1] = task.fail_token();
+            assert_eq!(br.tokens[b][..h], want[..]);
+            assert!(br.n_attempts[b] > k0);
+            for k in k0..br.n_attempts[b] {
+                let rewarded = br.attempt(&task, b, k) == [2, 2, 2];
+                assert_eq!(
+                    br.tokens[b][task.attempt_pos(k, 3)] == task.success_token(),
+                    rewarded
+                );
+                assert_eq!(rewarded, br.success[b] && k + 1 == br.n_attempts[b]);
+            }
+        }
     }
 
     /// The probes must equal a second computation: the product of the

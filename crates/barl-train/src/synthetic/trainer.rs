@@ -8,7 +8,6 @@
 //!   Bayesian value over all `V^L` strings, whitened over the batch;
 //! - `barl-prior`: the same over the `V` repeated strings.
 
-use std::str::FromStr;
 use std::time::Instant;
 
 use barl_core::{
@@ -18,41 +17,31 @@ use barl_core::{
 use barl_model::{log_softmax_last, TinyGpt, TinyGptConfig};
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::rollout::{probe_probs, sample_episodes, Decoding, Episodes};
+use super::rollout::{probe_probs, sample_branches, sample_episodes, Decoding, Episodes};
 use super::task::{hypotheses, Prior, TaskConfig, TaskError};
 use super::values::{episode_values, prompt_dependence, switch_rate, Credence, QRule};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::TrainError;
 
-/// A method of the comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// Markovian RL: outcome reward, group-normalised.
-    Grpo,
-    /// BARL over all `V^L` strings.
-    Barl,
-    /// BARL over the `V` repeated strings.
-    BarlPrior,
+barl_core::named_enum! {
+    /// A method of the comparison.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Method ("method") {
+        /// Markovian RL: outcome reward, group-normalised.
+        Grpo = "grpo",
+        /// BARL over all `V^L` strings.
+        Barl = "barl",
+        /// BARL over the `V` repeated strings.
+        BarlPrior = "barl-prior",
+    }
 }
 
 impl Method {
-    /// All methods in report order.
-    pub const ALL: [Method; 3] = [Method::Grpo, Method::Barl, Method::BarlPrior];
-
-    /// The method's name on the command line and in outputs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Grpo => "grpo",
-            Method::Barl => "barl",
-            Method::BarlPrior => "barl-prior",
-        }
-    }
-
     /// Hypothesis set, for the BARL methods.
     pub fn prior(self) -> Option<Prior> {
         match self {
@@ -63,55 +52,16 @@ impl Method {
     }
 }
 
-impl std::fmt::Display for Method {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Method {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Method::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                format!("unknown method '{s}' (expected one of: grpo, barl, barl-prior)")
-            })
-    }
-}
-
-/// The baseline BARL's token returns are whitened against.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BarlBaseline {
-    /// Mean and std over all tokens of the rollout batch (the reference).
-    #[default]
-    Batch,
-    /// Mean and std over the tokens of the rollouts of the same prompt.
-    Prompt,
-}
-
-impl BarlBaseline {
-    /// All options.
-    pub const ALL: [BarlBaseline; 2] = [BarlBaseline::Batch, BarlBaseline::Prompt];
-
-    /// Name on the command line and in config files.
-    pub fn name(self) -> &'static str {
-        match self {
-            BarlBaseline::Batch => "batch",
-            BarlBaseline::Prompt => "prompt",
-        }
-    }
-}
-
-impl FromStr for BarlBaseline {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        BarlBaseline::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| format!("unknown baseline '{s}' (expected batch or prompt)"))
+barl_core::named_enum! {
+    /// The baseline BARL's token returns are whitened against.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum BarlBaseline ("BARL baseline") {
+        /// Mean and std over all tokens of the rollout batch (the reference).
+        #[default]
+        Batch = "batch",
+        /// Mean and std over the tokens of the rollouts of the same prompt.
+        Prompt = "prompt",
     }
 }
 
@@ -166,6 +116,10 @@ pub struct SyntheticConfig {
     pub attempt_cost: f32,
     /// Which token returns BARL's advantages are whitened against.
     pub barl_baseline: BarlBaseline,
+    /// BARL only: per training prompt and step, this many successful rollouts
+    /// are also continued in another hypothesis' world (see
+    /// [`branch_picks`]); 0 trains on the true task's rollouts alone.
+    pub branches: usize,
     /// GRPO divides by the group std (false: Dr.GRPO).
     pub grpo_norm_by_std: bool,
     /// Evaluate every this many steps (and at the start and the end).
@@ -204,6 +158,7 @@ impl Default for SyntheticConfig {
             q_discount: 1.0,
             attempt_cost: 0.0,
             barl_baseline: BarlBaseline::Batch,
+            branches: 0,
             grpo_norm_by_std: true,
             eval_every: 10,
             eval_episodes: 128,
@@ -315,6 +270,10 @@ pub struct StepMetrics {
     pub grad_norm: f64,
     /// `barl/bayes_value/mean` over the steps of all episodes (BARL only).
     pub bayes_value_mean: Option<f64>,
+    /// `barl/branch/count`: branch rollouts trained on this step.
+    pub branch_count: usize,
+    /// `barl/branch/score`: their mean outcome in their worlds (none: no branch).
+    pub branch_score_mean: Option<f64>,
     /// `timing_s/gen`.
     pub time_gen: f64,
     /// `timing_s/probe`.
@@ -512,9 +471,12 @@ pub fn advantages(
     let (mut v_sum, mut v_count) = (0f64, 0usize);
     for e in 0..episodes.len() {
         let values = episode_values(task, episodes, e, &hyps, &credence[e], cfg.beta, rule)?;
-        v_sum += values.iter().map(|&v| v as f64).sum::<f64>();
-        v_count += values.len();
-        let step_of_token: Vec<usize> = (0..lengths[e]).map(|t| t / l).collect();
+        let own = &values[episodes.start[e]..];
+        v_sum += own.iter().map(|&v| v as f64).sum::<f64>();
+        v_count += own.len();
+        // A branch's copied history is not its own action: only its sampled tokens train.
+        let step_of_token: Vec<usize> =
+            (episodes.start[e] * l..lengths[e]).map(|t| t / l).collect();
         returns.push(token_returns(rewards[e], &values, &step_of_token)?);
     }
     let mean_v = v_sum / v_count.max(1) as f64;
@@ -537,7 +499,59 @@ pub fn advantages(
             adv
         }
     };
+    let adv = adv
+        .into_iter()
+        .zip(&episodes.start)
+        .map(|(a, &k0)| {
+            let mut full = vec![0.0; k0 * l];
+            full.extend(a);
+            full
+        })
+        .collect();
     Ok((adv, Some(mean_v)))
+}
+
+/// The branch rollouts of a step: for each prompt, the first `per_prompt`
+/// episodes that succeeded with an attempt to spare, each paired with a world
+/// drawn uniformly from the hypotheses it has not tried (the posterior given
+/// that every tried string, the true answer included, failed).
+pub fn branch_picks(
+    task: &TaskConfig,
+    episodes: &Episodes,
+    hyps: &[Vec<u32>],
+    per_prompt: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(usize, Vec<u32>)> {
+    let mut taken: Vec<(u32, usize)> = Vec::new();
+    let mut picks = Vec::new();
+    for e in 0..episodes.len() {
+        let n = episodes.n_attempts[e];
+        if !episodes.success[e] || n >= task.max_attempts {
+            continue;
+        }
+        let c = episodes.prompts[e];
+        let count = match taken.iter_mut().find(|(p, _)| *p == c) {
+            Some((_, k)) => k,
+            None => {
+                taken.push((c, 0));
+                &mut taken.last_mut().expect("just pushed").1
+            }
+        };
+        if *count >= per_prompt {
+            continue;
+        }
+        let tried: Vec<&[u32]> = (0..n).map(|k| episodes.attempt(task, e, k)).collect();
+        let open: Vec<&Vec<u32>> = hyps
+            .iter()
+            .filter(|h| !tried.contains(&h.as_slice()))
+            .collect();
+        if open.is_empty() {
+            continue;
+        }
+        *count += 1;
+        picks.push((e, open[rng.gen_range(0..open.len())].clone()));
+    }
+    picks
 }
 
 /// Log-probs `(B, T*L)` and entropies of the attempt tokens of `rows` under
@@ -610,6 +624,8 @@ pub fn train_one(
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1);
     // Evaluation draws from its own stream so eval frequency never changes training.
     let mut eval_rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 2);
+    // Branches too, so that turning them on leaves the true rollouts' draws alone.
+    let mut branch_rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 3);
     let width = task.max_attempts * task.attempt_len;
     let prompts: Vec<u32> = task
         .train_prompts
@@ -626,7 +642,7 @@ pub fn train_one(
     for step in 1..=cfg.steps {
         let policy = model.detached();
         let t0 = Instant::now();
-        let episodes = sample_episodes(
+        let mut episodes = sample_episodes(
             &policy,
             task,
             &prompts,
@@ -635,19 +651,47 @@ pub fn train_one(
             },
             &mut rng,
         )?;
+        let score_mean =
+            episodes.rewards().iter().map(|&r| r as f64).sum::<f64>() / episodes.len() as f64;
+        let attempts_mean =
+            episodes.n_attempts.iter().sum::<usize>() as f64 / episodes.len() as f64;
+        let (mut branch_count, mut branch_score_mean) = (0, None);
+        if let (Some(prior), true) = (method.prior(), cfg.branches > 0) {
+            let hyps = hypotheses(task, prior)?;
+            let picks = branch_picks(task, &episodes, &hyps, cfg.branches, &mut branch_rng);
+            let branches = sample_branches(
+                &policy,
+                task,
+                &episodes,
+                &picks,
+                Decoding::Sample {
+                    temperature: cfg.temperature,
+                },
+                &mut branch_rng,
+            )?;
+            branch_count = branches.len();
+            if !branches.is_empty() {
+                branch_score_mean = Some(
+                    branches.rewards().iter().map(|&r| r as f64).sum::<f64>()
+                        / branches.len() as f64,
+                );
+            }
+            episodes.extend(branches);
+        }
         let t1 = Instant::now();
         let (adv, bayes_value_mean) = advantages(&policy, &initial, cfg, method, &episodes)?;
         let t2 = Instant::now();
         let all_adv: Vec<f32> = adv.iter().flatten().copied().collect();
         let mut m = StepMetrics {
             step,
-            score_mean: episodes.rewards().iter().map(|&r| r as f64).sum::<f64>()
-                / episodes.len() as f64,
+            score_mean,
             adv_mean: all_adv.iter().map(|&a| a as f64).sum::<f64>() / all_adv.len().max(1) as f64,
             adv_max: all_adv.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64,
             adv_min: all_adv.iter().fold(f32::INFINITY, |a, &b| a.min(b)) as f64,
-            attempts_mean: episodes.n_attempts.iter().sum::<usize>() as f64 / episodes.len() as f64,
+            attempts_mean,
             bayes_value_mean,
+            branch_count,
+            branch_score_mean,
             ..Default::default()
         };
         let mut order: Vec<usize> = (0..episodes.len()).collect();
@@ -658,7 +702,12 @@ pub fn train_one(
             for rows in order.chunks(size) {
                 let mask_rows: Vec<Vec<f32>> = rows
                     .iter()
-                    .map(|&e| vec![1.0; episodes.n_attempts[e] * task.attempt_len])
+                    .map(|&e| {
+                        let l = task.attempt_len;
+                        let mut m = vec![0.0; episodes.n_attempts[e] * l];
+                        m[episodes.start[e] * l..].fill(1.0);
+                        m
+                    })
                     .collect();
                 let mask = padded(
                     &mask_rows.iter().map(Vec::as_slice).collect::<Vec<_>>(),
@@ -755,6 +804,74 @@ mod tests {
         for (e, steps) in uniform.iter().enumerate() {
             assert_eq!(steps.len(), ep.n_attempts[e]);
             assert!(steps.iter().flatten().all(|&c| c == 1.0));
+        }
+    }
+    /// Branch picks: only successful episodes with an attempt to spare, at most
+    /// `per_prompt` per prompt, each with a world it has not tried.
+    #[test]
+    fn branch_picks_follow_the_rules() {
+        let task = TaskConfig::default();
+        let mut ep = Episodes::empty();
+        // (prompt, attempts, success)
+        let rows: [(u32, &[[u32; 3]], bool); 5] = [
+            (0, &[[0, 0, 0]], true),
+            (0, &[[1, 1, 1], [0, 0, 0]], true),
+            (0, &[[0, 0, 0]], true), // over the cap of 2
+            (1, &[[0, 0, 0], [2, 2, 2], [1, 1, 1]], true), // no attempt left
+            (1, &[[2, 2, 2], [0, 0, 0], [0, 0, 0]], false),
+        ];
+        for (c, attempts, success) in rows {
+            let mut tokens = vec![task.fail_token(); task.seq_len()];
+            tokens[0] = c;
+            for (k, a) in attempts.iter().enumerate() {
+                tokens[task.attempt_pos(k, 0)..][..3].copy_from_slice(a);
+            }
+            ep.prompts.push(c);
+            ep.tokens.push(tokens);
+            ep.n_attempts.push(attempts.len());
+            ep.success.push(success);
+            ep.logp.push(vec![0.0; 9]);
+            ep.targets.push(task.target(c));
+            ep.start.push(0);
+        }
+        let hyps = hypotheses(&task, Prior::Repeated).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        for _ in 0..20 {
+            let picks = branch_picks(&task, &ep, &hyps, 2, &mut rng);
+            let parents: Vec<usize> = picks.iter().map(|p| p.0).collect();
+            assert_eq!(parents, vec![0, 1]);
+            assert!(picks[0].1 == [1, 1, 1] || picks[0].1 == [2, 2, 2]);
+            assert_eq!(picks[1].1, vec![2, 2, 2]);
+        }
+    }
+
+    /// A branch's copied history gets no advantage; its own tokens do.
+    #[test]
+    fn branch_history_is_not_trained() {
+        let cfg = SyntheticConfig {
+            branches: 4,
+            ..SyntheticConfig::default()
+        };
+        let task = &cfg.task;
+        let mut mc = cfg.model_config();
+        mc.d_model = 16;
+        mc.d_ff = 32;
+        let policy = TinyGpt::new(&mc, 1, &Device::Cpu).unwrap().detached();
+        let d = Decoding::Sample { temperature: 1.0 };
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let prompts: Vec<u32> = (0..240).map(|i| i % 2).collect();
+        let mut ep = sample_episodes(&policy, task, &prompts, d, &mut rng).unwrap();
+        let hyps = hypotheses(task, Prior::Repeated).unwrap();
+        let picks = branch_picks(task, &ep, &hyps, 4, &mut rng);
+        assert!(!picks.is_empty());
+        let n_main = ep.len();
+        ep.extend(sample_branches(&policy, task, &ep, &picks, d, &mut rng).unwrap());
+        let (adv, _) = advantages(&policy, &policy, &cfg, Method::BarlPrior, &ep).unwrap();
+        for (e, a) in adv.iter().enumerate().skip(n_main) {
+            let own = ep.start[e] * task.attempt_len;
+            assert_eq!(a.len(), ep.n_attempts[e] * task.attempt_len);
+            assert!(a[..own].iter().all(|&x| x == 0.0));
+            assert!(a[own..].iter().any(|&x| x != 0.0));
         }
     }
 }

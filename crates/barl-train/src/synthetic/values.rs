@@ -7,8 +7,6 @@
 //! The paper leaves open where the credence `c_i` comes from in this task and
 //! how `Q_i` treats later attempts; both are options here.
 
-use std::str::FromStr;
-
 use barl_core::bayesian_values;
 use serde::{Deserialize, Serialize};
 
@@ -16,42 +14,20 @@ use super::rollout::Episodes;
 use super::task::TaskConfig;
 use crate::TrainError;
 
-/// Source of the credence `c_i(k)` of hypothesis `i` before attempt `k`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Credence {
-    /// The current policy's probability that attempt `k` is `s_i` (the literal
-    /// reading; it makes credence and action distribution the same thing).
-    #[default]
-    Policy,
-    /// The training-data posterior `p(M | D)`: uniform over the hypotheses, so
-    /// the weights move only with the evidence of the feedback.
-    Uniform,
-    /// The same probability under a frozen copy of the initial policy.
-    Initial,
-}
-
-impl Credence {
-    /// All options, in documentation order.
-    pub const ALL: [Credence; 3] = [Credence::Policy, Credence::Uniform, Credence::Initial];
-
-    /// Name on the command line and in config files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Credence::Uniform => "uniform",
-            Credence::Policy => "policy",
-            Credence::Initial => "initial",
-        }
-    }
-}
-
-impl FromStr for Credence {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Credence::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown credence '{s}' (expected policy, uniform or initial)"))
+barl_core::named_enum! {
+    /// Source of the credence `c_i(k)` of hypothesis `i` before attempt `k`.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Credence ("credence") {
+        /// The current policy's probability that attempt `k` is `s_i` (the literal
+        /// reading; it makes credence and action distribution the same thing).
+        #[default]
+        Policy = "policy",
+        /// The training-data posterior `p(M | D)`: uniform over the hypotheses, so
+        /// the weights move only with the evidence of the feedback.
+        Uniform = "uniform",
+        /// The same probability under a frozen copy of the initial policy.
+        Initial = "initial",
     }
 }
 
@@ -91,7 +67,6 @@ pub fn episode_values(
     rule: QRule,
 ) -> Result<Vec<f32>, TrainError> {
     let n = episodes.n_attempts[e];
-    let c = episodes.prompts[e];
     let attempts: Vec<&[u32]> = (0..n).map(|k| episodes.attempt(task, e, k)).collect();
     let by_hyp: Vec<Vec<f32>> = (0..hyps.len())
         .map(|i| (0..n).map(|k| credence[k][i]).collect())
@@ -101,7 +76,7 @@ pub fn episode_values(
             if k == 0 {
                 0.0
             } else {
-                task.reward(c, attempts[k - 1])
+                episodes.reward(e, attempts[k - 1])
             }
         })
         .collect();
@@ -172,13 +147,7 @@ mod tests {
     /// Episodes of the default task (V = L = T = 3) from attempt strings such
     /// as `"000"`; the feedback tokens follow the task's reward.
     fn episodes(task: &TaskConfig, rows: &[(u32, &[&str])]) -> Episodes {
-        let mut out = Episodes {
-            prompts: vec![],
-            tokens: vec![],
-            n_attempts: vec![],
-            success: vec![],
-            logp: vec![],
-        };
+        let mut out = Episodes::empty();
         for &(c, attempts) in rows {
             let mut tokens = vec![task.fail_token(); task.seq_len()];
             tokens[0] = c;
@@ -198,6 +167,8 @@ mod tests {
             out.n_attempts.push(attempts.len());
             out.success.push(success);
             out.logp.push(vec![0.0; 9]);
+            out.targets.push(task.target(c));
+            out.start.push(0);
         }
         out
     }
