@@ -81,6 +81,11 @@ impl Episodes {
         }
     }
 
+    /// Share of episodes that succeeded (0 for an empty batch).
+    pub fn success_rate(&self) -> f64 {
+        self.success.iter().filter(|&&s| s).count() as f64 / self.len().max(1) as f64
+    }
+
     /// Outcome reward `R` of each episode (1.0 or 0.0).
     pub fn rewards(&self) -> Vec<f32> {
         self.success

@@ -522,21 +522,14 @@ pub fn branch_picks(
     per_prompt: usize,
     rng: &mut ChaCha8Rng,
 ) -> Vec<(usize, Vec<u32>)> {
-    let mut taken: Vec<(u32, usize)> = Vec::new();
+    let mut taken: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     let mut picks = Vec::new();
     for e in 0..episodes.len() {
         let n = episodes.n_attempts[e];
         if !episodes.success[e] || n >= task.max_attempts {
             continue;
         }
-        let c = episodes.prompts[e];
-        let count = match taken.iter_mut().find(|(p, _)| *p == c) {
-            Some((_, k)) => k,
-            None => {
-                taken.push((c, 0));
-                &mut taken.last_mut().expect("just pushed").1
-            }
-        };
+        let count = taken.entry(episodes.prompts[e]).or_default();
         if *count >= per_prompt {
             continue;
         }
@@ -651,8 +644,7 @@ pub fn train_one(
             },
             &mut rng,
         )?;
-        let score_mean =
-            episodes.rewards().iter().map(|&r| r as f64).sum::<f64>() / episodes.len() as f64;
+        let score_mean = episodes.success_rate();
         let attempts_mean =
             episodes.n_attempts.iter().sum::<usize>() as f64 / episodes.len() as f64;
         let (mut branch_count, mut branch_score_mean) = (0, None);
@@ -671,10 +663,7 @@ pub fn train_one(
             )?;
             branch_count = branches.len();
             if !branches.is_empty() {
-                branch_score_mean = Some(
-                    branches.rewards().iter().map(|&r| r as f64).sum::<f64>()
-                        / branches.len() as f64,
-                );
+                branch_score_mean = Some(branches.success_rate());
             }
             episodes.extend(branches);
         }
