@@ -14,8 +14,8 @@ use candle_core::Tensor;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::engine::Engine;
 use crate::UsageError;
+use barl_train::math::engine::Engine;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {

@@ -6,26 +6,24 @@
 //! as it goes) and `metrics.json`. Re-running on the same folder resumes: the
 //! problems already in a benchmark's file are not sampled again.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use barl_math::data::{load_benchmark_with, LoadOptions, Problem, BENCHMARKS};
-use barl_math::evalfile::{compute_metrics, BenchmarkMetrics, EvalRecord, EvalWriter};
-use barl_math::extract::{extract_answer, ExtractOptions};
+use barl_math::evalfile::{compute_metrics, BenchmarkMetrics, EvalRecord};
 use barl_math::grader::{grader_by_name, Grader};
-use barl_math::prompt::{Prompt, PromptBuilder, PromptStyle};
+use barl_math::prompt::{PromptBuilder, PromptStyle};
 use barl_math::reflect::ReflectionCounter;
-use barl_model::{sample, FinishReason, SampleConfig};
+use barl_model::SampleConfig;
 use barl_train::math::config::TrainConfig;
 use barl_train::math::data::{load_problems, source_name};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::engine::Engine;
 use crate::UsageError;
+use barl_train::math::engine::Engine;
+use barl_train::math::eval::{eval_problems, EvalSetup};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -183,7 +181,6 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         batch_size: args.batch_size,
         grader: grader.as_ref(),
         builder: &builder,
-        quiet: args.quiet,
     };
     let mut sets: Vec<(String, Vec<Problem>)> = Vec::new();
     for bench in &benchmarks {
@@ -202,7 +199,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             problems.truncate(limit);
         }
         let path = out.join(format!("{bench}.jsonl"));
-        all_records.extend(eval_problems(&engine, &shared, &bench, &problems, &path)?);
+        all_records.extend(eval_set(
+            &engine, &shared, args.quiet, &bench, &problems, &path,
+        )?);
     }
     let wall = started.elapsed().as_secs_f64();
 
@@ -236,130 +235,6 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// What every evaluated set shares.
-pub struct EvalSetup<'a> {
-    /// Samples per problem.
-    pub n: usize,
-    /// Sampling settings (stop tokens included).
-    pub sampling: SampleConfig,
-    /// Sequences per batch.
-    pub batch_size: usize,
-    pub grader: &'a dyn Grader,
-    pub builder: &'a PromptBuilder,
-    pub quiet: bool,
-}
-
-/// Evaluates `problems` (named `bench`), appending one record per problem to
-/// `path` as it goes; problems already in `path` are not sampled again. Returns
-/// all records of `bench` in the file.
-pub fn eval_problems(
-    engine: &Engine,
-    setup: &EvalSetup,
-    bench: &str,
-    problems: &[Problem],
-    path: &Path,
-) -> Result<Vec<EvalRecord>> {
-    let n = setup.n;
-    let (mut writer, done) = EvalWriter::resume(path)?;
-    let done_ids: HashSet<String> = done.iter().map(|r| r.id.clone()).collect();
-    let mut records: Vec<EvalRecord> = done.into_iter().filter(|r| r.benchmark == bench).collect();
-    // (position in the benchmark, problem): the position fixes the sampler streams.
-    let todo: Vec<(usize, &Problem)> = problems
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !done_ids.contains(&p.id))
-        .collect();
-    if !done_ids.is_empty() {
-        eprintln!(
-            "{bench}: resuming, {} problem(s) already in {}",
-            done_ids.len(),
-            path.display()
-        );
-    }
-    let bar = progress(setup.quiet, todo.len(), bench);
-    let (mut hits, mut seen) = count_correct(&records);
-    // Whole problems per batch, so each record is written complete.
-    let per_batch = (setup.batch_size / n).max(1);
-    for chunk in todo.chunks(per_batch) {
-        let mut prompts_text = Vec::new();
-        let mut ids = Vec::new();
-        for (_, p) in chunk {
-            let (text, tokens) = prompt_ids(engine, setup.builder, &p.question)?;
-            for _ in 0..n {
-                ids.push(tokens.clone());
-            }
-            prompts_text.push(text);
-        }
-        // Sample s of the problem at position i draws from stream i * n + s,
-        // so results depend neither on --batch-size nor on resuming (records
-        // are written in order, so the unfinished problems are contiguous).
-        let cfg = SampleConfig {
-            first_stream: (chunk[0].0 * n) as u64,
-            ..setup.sampling.clone()
-        };
-        let completions = sample(&engine.model, &ids, &cfg)
-            .with_context(|| format!("sampling {bench} problem {}", chunk[0].1.id))?;
-        for (j, (_, p)) in chunk.iter().enumerate() {
-            let mine = &completions[j * n..(j + 1) * n];
-            let mut rec = EvalRecord {
-                id: p.id.clone(),
-                benchmark: bench.to_string(),
-                prompt: prompts_text[j].clone(),
-                gold: p.gold.clone(),
-                responses: Vec::new(),
-                extracted: Vec::new(),
-                correct: Vec::new(),
-                tokens: Vec::new(),
-                truncated: Vec::new(),
-            };
-            for c in mine {
-                let text = engine.decode(&c.tokens)?;
-                let answer = extract_answer(&text, &ExtractOptions::default());
-                let ok = answer
-                    .as_deref()
-                    .map(|a| setup.grader.grade(a, &p.gold).correct)
-                    .unwrap_or(false);
-                rec.responses.push(text);
-                rec.extracted.push(answer);
-                rec.correct.push(ok);
-                rec.tokens.push(c.tokens.len());
-                rec.truncated.push(c.finish == FinishReason::Length);
-                hits += ok as usize;
-                seen += 1;
-            }
-            writer.write(&rec)?;
-            records.push(rec);
-        }
-        bar.inc(chunk.len() as u64);
-        bar.set_message(format!("acc {:.3}", hits as f64 / seen.max(1) as f64));
-    }
-    bar.finish_and_clear();
-    Ok(records)
-}
-
-/// The prompt text of `question` (chat template applied for chat styles) and
-/// its token ids.
-pub fn prompt_ids(
-    engine: &Engine,
-    builder: &PromptBuilder,
-    question: &str,
-) -> Result<(String, Vec<u32>)> {
-    let chat = matches!(
-        builder.style,
-        PromptStyle::ChatUser | PromptStyle::ChatSystem
-    );
-    let text = match builder.render(question) {
-        Prompt::Chat(msgs) => {
-            let msgs: Vec<(String, String)> =
-                msgs.into_iter().map(|m| (m.role, m.content)).collect();
-            engine.render_chat(&msgs)?
-        }
-        Prompt::Raw(t) => t,
-    };
-    let ids = engine.encode(&text, chat)?;
-    Ok((text, ids))
-}
-
 /// Mean over problems of the unbiased pass@k, for k = 1..n.
 fn pass_at_k_curve(counts: &[(usize, usize)], n: usize) -> Result<Vec<f64>> {
     let scored: Vec<_> = counts.iter().filter(|(m, _)| *m >= n).collect();
@@ -378,26 +253,30 @@ fn pass_at_k_curve(counts: &[(usize, usize)], n: usize) -> Result<Vec<f64>> {
     Ok(curve)
 }
 
-fn count_correct(records: &[EvalRecord]) -> (usize, usize) {
-    records.iter().fold((0, 0), |(h, s), r| {
-        let (n, c) = r.counts();
-        (h + c, s + n)
-    })
-}
-
-fn progress(quiet: bool, len: usize, bench: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    let style = ProgressStyle::with_template(
-        "{prefix} [{bar:30}] {pos}/{len} problems, {msg}, {elapsed} (eta {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(bench.to_string());
-    bar
+/// Evaluates one set with a progress bar (see [`eval_problems`]).
+fn eval_set(
+    engine: &Engine,
+    setup: &EvalSetup,
+    quiet: bool,
+    bench: &str,
+    problems: &[Problem],
+    path: &Path,
+) -> Result<Vec<EvalRecord>> {
+    let bar = crate::progress::bar(quiet, bench, problems.len(), "problems");
+    let records = eval_problems(engine, setup, bench, problems, path, &mut |p| {
+        if p.done == 0 && p.resumed > 0 {
+            eprintln!(
+                "{bench}: resuming, {} problem(s) already in {}",
+                p.resumed,
+                path.display()
+            );
+        }
+        bar.set_length(p.todo as u64);
+        bar.set_position(p.done as u64);
+        bar.set_message(format!("acc {:.3}", p.accuracy));
+    })?;
+    bar.finish_and_clear();
+    Ok(records)
 }
 
 fn print_table(reports: &[Report], n: usize) {

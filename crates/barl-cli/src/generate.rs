@@ -10,8 +10,8 @@ use barl_model::{sample, FinishReason, SampleConfig};
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::engine::Engine;
 use crate::UsageError;
+use barl_train::math::engine::Engine;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -183,9 +183,9 @@ fn encode(
 ) -> Result<Vec<u32>> {
     if args.chat {
         let rendered = engine.render_chat(messages)?;
-        engine.encode(&rendered, true)
+        Ok(engine.encode(&rendered, true)?)
     } else {
-        engine.encode(text, false)
+        Ok(engine.encode(text, false)?)
     }
 }
 

@@ -4,11 +4,11 @@
 
 mod analyze;
 mod bench;
-mod engine;
 mod eval;
 mod generate;
 mod grade;
 mod plot;
+mod progress;
 mod report;
 mod runs;
 mod synthetic;
@@ -65,7 +65,8 @@ enum Command {
     Report(report::ReportArgs),
 }
 
-/// A user error: printed as one line, exit code 2.
+/// A user error: printed as one line, exit code 2 (as is a
+/// [`barl_train::TrainError`] that [`is_usage`](barl_train::TrainError::is_usage)).
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
@@ -117,16 +118,17 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match e.downcast_ref::<UsageError>() {
-            Some(UsageError(msg)) => {
+        Err(e) => {
+            if let Some(UsageError(msg)) = e.downcast_ref::<UsageError>() {
                 eprintln!("error: {msg}");
-                ExitCode::from(2)
+                return ExitCode::from(2);
             }
-            None => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(1)
-            }
-        },
+            eprintln!("error: {e:#}");
+            let usage = e
+                .downcast_ref::<barl_train::TrainError>()
+                .is_some_and(barl_train::TrainError::is_usage);
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
     }
 }
 

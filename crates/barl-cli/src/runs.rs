@@ -1,10 +1,6 @@
 //! Run folders: choosing a fresh one and writing files into it safely.
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
+use std::path::PathBuf;
 
 /// The first `<stem>-N` (N = 1, 2, ...) that does not exist yet.
 pub fn first_free(stem: &str) -> PathBuf {
@@ -14,14 +10,4 @@ pub fn first_free(stem: &str) -> PathBuf {
         .expect("some run number is free")
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash
-/// never leaves a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
-}
+pub use barl_train::files::write_atomic;

@@ -14,7 +14,6 @@ use barl_train::synthetic::{
 };
 use barl_train::TrainError;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::plot::{plot_panels, Panel, Series};
@@ -490,18 +489,8 @@ pub fn run(args: SyntheticArgs) -> Result<()> {
     let config_text = toml::to_string(&file).context("serialising the configuration")?;
     write_atomic(&out.join("config.toml"), config_text.as_bytes())?;
 
-    let total = (file.methods.len() * file.seeds.len() * file.run.steps) as u64;
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(total)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (eta {eta}) {msg}",
-        )
-        .expect("valid template"),
-    );
+    let total = file.methods.len() * file.seeds.len() * file.run.steps;
+    let bar = crate::progress::bar(args.quiet, "synthetic", total, "steps");
     let last = Mutex::new(String::new());
     let started = Instant::now();
     let runs = run_experiment(

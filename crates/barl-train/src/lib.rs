@@ -4,6 +4,7 @@
 //! transformer trained from scratch with Markovian RL (GRPO) or BARL, the
 //! advantages coming from `barl-core`.
 
+pub mod files;
 pub mod math;
 pub mod optim;
 pub mod synthetic;
@@ -29,4 +30,42 @@ pub enum TrainError {
     /// The tensor library failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A setting or path the user gave is wrong (names the key or flag).
+    #[error("{0}")]
+    Setting(String),
+    /// The training config could not be read or is invalid (names the key).
+    #[error(transparent)]
+    Config(#[from] math::config::ConfigError),
+    /// A data or evaluation file could not be read or written.
+    #[error(transparent)]
+    Dataset(#[from] barl_math::data::DataError),
+    /// A model could not be loaded.
+    #[error("loading {}: {source}", .path.display())]
+    Load {
+        path: std::path::PathBuf,
+        source: barl_model::ModelError,
+    },
+    /// Sampling failed (names what was being sampled).
+    #[error("sampling {what}: {source}")]
+    Sampling {
+        what: String,
+        source: barl_model::ModelError,
+    },
+    /// A run file could not be written or read.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// Training stopped: too many steps in a row had non-finite losses.
+    #[error("{0}")]
+    Diverged(String),
+}
+
+impl TrainError {
+    /// Whether the user's input (a setting, a path, a config key) is at fault,
+    /// rather than the run itself.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Setting(_) | Self::Config(_) | Self::Task(_))
+    }
 }

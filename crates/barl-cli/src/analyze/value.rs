@@ -27,11 +27,10 @@ use barl_math::grader::grader_by_name;
 use barl_train::math::hypotheses::build_hypotheses;
 use barl_train::math::probe::{probe_ids, probe_probs_shared};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::engine::Engine;
 use crate::UsageError;
+use barl_train::math::engine::Engine;
 
 /// The reference's forcing suffix (spec section 5); `{` is appended.
 pub const DEFAULT_PROBE_SUFFIX: &str =
@@ -261,7 +260,7 @@ pub fn value(args: &ValueArgs, out: &mut dyn Write) -> Result<()> {
         .iter()
         .flat_map(|(_, rs)| rs.iter().map(|r| r.responses.len()))
         .sum();
-    let bar = progress_bar(args.quiet, total);
+    let bar = crate::progress::bar(args.quiet, "probing", total, "responses");
     let equal = |a: &str, b: &str| grader.grade(a, b).correct;
 
     let mut files = Vec::with_capacity(inputs.len());
@@ -353,20 +352,6 @@ pub fn value(args: &ValueArgs, out: &mut dyn Write) -> Result<()> {
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-fn progress_bar(quiet: bool, len: usize) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    let style = ProgressStyle::with_template(
-        "probing [{bar:30}] {pos}/{len} responses, {elapsed} (eta {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
 
 /// One file's table: one row per statistic, columns all / correct / incorrect.

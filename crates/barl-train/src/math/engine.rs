@@ -1,17 +1,17 @@
-//! What `generate` and `eval` share: loading a model (GGUF file or Hugging Face
-//! folder) with its tokenizer and chat template, and turning prompts into ids.
+//! A loaded language model with its tokenizer and chat template: what training,
+//! evaluation and generation share, and how prompts become token ids.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use barl_math::prompt::{Prompt, PromptBuilder, PromptStyle};
 use barl_model::{
     load_gguf, load_hf_folder, AnyModel, CausalLm, ChatMessage, LoadedModel, Tokenizer,
 };
 use candle_core::Device;
 
-use crate::UsageError;
+use crate::TrainError;
 
-/// A loaded model, ready to sample.
+/// A loaded model, ready to sample or train.
 pub struct Engine {
     pub path: PathBuf,
     pub model: AnyModel,
@@ -21,19 +21,26 @@ pub struct Engine {
 
 impl Engine {
     /// Loads `path`: a directory is read as a Hugging Face folder, a file as GGUF.
-    pub fn load(path: &Path) -> Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, TrainError> {
         if !path.exists() {
-            return Err(UsageError(format!("--model: {} does not exist", path.display())).into());
+            return Err(TrainError::Setting(format!(
+                "--model: {} does not exist",
+                path.display()
+            )));
         }
         let device = Device::Cpu;
+        let load_err = |source| TrainError::Load {
+            path: path.to_path_buf(),
+            source,
+        };
         let loaded: LoadedModel = if path.is_dir() {
             load_hf_folder(path, &device)
         } else {
             load_gguf(path, &device)
         }
-        .with_context(|| format!("loading {}", path.display()))?;
-        let model = AnyModel::from_weights(&loaded.config, &loaded.weights, &device)
-            .with_context(|| format!("building the model of {}", path.display()))?;
+        .map_err(load_err)?;
+        let model =
+            AnyModel::from_weights(&loaded.config, &loaded.weights, &device).map_err(load_err)?;
         Ok(Self {
             path: path.to_path_buf(),
             model,
@@ -42,10 +49,11 @@ impl Engine {
         })
     }
 
-    /// The chat template applied to `messages`, ending with the assistant's turn.
-    pub fn render_chat(&self, messages: &[(String, String)]) -> Result<String> {
+    /// The chat template applied to `messages` (role, content), ending with the
+    /// assistant's turn.
+    pub fn render_chat(&self, messages: &[(String, String)]) -> Result<String, TrainError> {
         let template = self.chat_template.as_deref().ok_or_else(|| {
-            UsageError(format!(
+            TrainError::Setting(format!(
                 "{} has no chat template; drop --chat or use a raw prompt template",
                 self.path.display()
             ))
@@ -67,7 +75,7 @@ impl Engine {
     /// Token ids of a prompt. Rendered chat text already carries its special
     /// tokens (as Hugging Face's `apply_chat_template` does), so only raw text
     /// gets the tokenizer's own BOS.
-    pub fn encode(&self, text: &str, chat: bool) -> Result<Vec<u32>> {
+    pub fn encode(&self, text: &str, chat: bool) -> Result<Vec<u32>, TrainError> {
         Ok(self.tokenizer.encode(text, !chat)?)
     }
 
@@ -83,7 +91,30 @@ impl Engine {
     }
 
     /// Text of generated ids, special tokens dropped.
-    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TrainError> {
         Ok(self.tokenizer.decode(ids, true)?)
+    }
+
+    /// The prompt text of `question` (chat template applied for chat styles)
+    /// and its token ids.
+    pub fn prompt_ids(
+        &self,
+        builder: &PromptBuilder,
+        question: &str,
+    ) -> Result<(String, Vec<u32>), TrainError> {
+        let chat = matches!(
+            builder.style,
+            PromptStyle::ChatUser | PromptStyle::ChatSystem
+        );
+        let text = match builder.render(question) {
+            Prompt::Chat(msgs) => {
+                let msgs: Vec<(String, String)> =
+                    msgs.into_iter().map(|m| (m.role, m.content)).collect();
+                self.render_chat(&msgs)?
+            }
+            Prompt::Raw(t) => t,
+        };
+        let ids = self.encode(&text, chat)?;
+        Ok((text, ids))
     }
 }

@@ -1,0 +1,137 @@
+//! One line of a training run's `metrics.jsonl`, typed: the keys follow verl's
+//! names (`critic/...`, `actor/...`, `response_length/...`, `timing_s/...`) so
+//! runs compare side by side with verl's logs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// A `metrics.jsonl` line: the RL step's statistics (absent on the initial
+/// evaluation's line, step 0) and the held-out accuracies when evaluated.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StepRecord {
+    /// RL steps completed when the line was written.
+    pub step: usize,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub train: Option<StepStats>,
+    /// `val/<set>/acc`: mean correctness of greedy answers on a held-out set.
+    #[serde(flatten)]
+    pub val: BTreeMap<String, f64>,
+    /// Seconds the held-out evaluation took (not part of `timing_s/step`).
+    #[serde(rename = "timing_s/eval", skip_serializing_if = "Option::is_none")]
+    pub eval_seconds: Option<f64>,
+}
+
+/// What one RL step measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StepStats {
+    /// Mean outcome reward of the step's completions.
+    #[serde(rename = "critic/score/mean")]
+    pub score_mean: f64,
+    #[serde(rename = "critic/advantages/mean")]
+    pub advantages_mean: f64,
+    #[serde(rename = "critic/advantages/max")]
+    pub advantages_max: f32,
+    #[serde(rename = "critic/advantages/min")]
+    pub advantages_min: f32,
+    /// Mean completion length in tokens.
+    #[serde(rename = "response_length/mean")]
+    pub response_length_mean: f64,
+    /// Share of completions cut at `max_new_tokens`.
+    #[serde(rename = "response_length/clip_ratio")]
+    pub response_length_clip_ratio: f64,
+    #[serde(rename = "actor/pg_loss")]
+    pub pg_loss: f64,
+    #[serde(rename = "actor/pg_clipfrac")]
+    pub pg_clipfrac: f64,
+    #[serde(rename = "actor/ppo_kl")]
+    pub ppo_kl: f64,
+    #[serde(rename = "actor/entropy")]
+    pub entropy: f64,
+    #[serde(rename = "actor/grad_norm")]
+    pub grad_norm: f64,
+    #[serde(rename = "actor/lr")]
+    pub lr: f64,
+    /// Optimizer steps skipped so far in the run (non-finite loss or gradient).
+    #[serde(rename = "actor/skipped_steps")]
+    pub skipped_steps: usize,
+    /// KL estimate to the frozen reference (only with `kl_coef > 0`).
+    #[serde(rename = "actor/kl", skip_serializing_if = "Option::is_none")]
+    pub kl: Option<f64>,
+    /// Progress/BARL: mean step value `V(k)` over all steps.
+    #[serde(
+        rename = "barl/bayes_value/mean",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bayes_value_mean: Option<f64>,
+    /// Progress/BARL: mean hypotheses per prompt.
+    #[serde(
+        rename = "barl/num_hypotheses/mean",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub num_hypotheses_mean: Option<f64>,
+    /// Training prompts cut to `max_prompt_len` (the whole run's count).
+    #[serde(rename = "data/prompts_truncated")]
+    pub prompts_truncated: usize,
+    /// Training prompts left out for being too long.
+    #[serde(rename = "data/prompts_skipped")]
+    pub prompts_skipped: usize,
+    #[serde(rename = "timing_s/gen")]
+    pub gen_seconds: f64,
+    #[serde(rename = "timing_s/probe")]
+    pub probe_seconds: f64,
+    #[serde(rename = "timing_s/update")]
+    pub update_seconds: f64,
+    /// The whole step, held-out evaluation excluded.
+    #[serde(rename = "timing_s/step")]
+    pub step_seconds: f64,
+    /// Completion tokens per second of step time.
+    #[serde(rename = "perf/throughput")]
+    pub throughput: f64,
+}
+
+/// Arithmetic mean; 0 for an empty slice.
+pub fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_use_verls_keys_and_leave_out_what_was_not_measured() {
+        let initial = StepRecord {
+            step: 0,
+            val: BTreeMap::from([("val/arith/acc".to_string(), 0.25)]),
+            ..StepRecord::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&initial).unwrap(),
+            r#"{"step":0,"val/arith/acc":0.25}"#
+        );
+        let line = StepRecord {
+            step: 3,
+            train: Some(StepStats {
+                score_mean: 0.5,
+                kl: None,
+                bayes_value_mean: Some(0.75),
+                ..StepStats::default()
+            }),
+            ..StepRecord::default()
+        };
+        let v = serde_json::to_value(&line).unwrap();
+        assert_eq!(v["step"], 3);
+        assert_eq!(v["critic/score/mean"], 0.5);
+        assert_eq!(v["barl/bayes_value/mean"], 0.75);
+        assert!(v.get("actor/kl").is_none());
+        assert!(v.get("timing_s/eval").is_none());
+        assert_eq!(v.as_object().unwrap().len(), 22);
+    }
+
+    #[test]
+    fn the_mean_of_nothing_is_zero() {
+        assert_eq!(mean(&[]), 0.0);
+        assert_eq!(mean(&[1.0, 2.0, 6.0]), 3.0);
+    }
+}

@@ -1,0 +1,136 @@
+//! The math `Trainer` in-process on a tiny random Llama with a byte tokenizer:
+//! a 2-step run writes the metrics lines and checkpoints it should, and a run
+//! stopped after its first step resumes to the same metrics and weights.
+
+use std::path::{Path, PathBuf};
+
+use barl_model::testing::{byte_tokenizer, tiny_llama_config, tiny_llama_weights};
+use barl_train::math::checkpoint::load_state;
+use barl_train::math::config::TrainConfig;
+use barl_train::math::metrics::StepRecord;
+use barl_train::math::trainer::Trainer;
+use barl_train::TrainError;
+use serde_json::Value;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("barl-trainer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn tiny_model(dir: &Path) -> PathBuf {
+    let path = dir.join("model");
+    barl_model::save_hf_folder(
+        &path,
+        &tiny_llama_config(),
+        &tiny_llama_weights(7).unwrap(),
+        &byte_tokenizer().unwrap(),
+        None,
+    )
+    .unwrap();
+    path
+}
+
+/// tiny-test, two steps, a checkpoint after each.
+fn config(model: &Path) -> TrainConfig {
+    let overrides: Vec<String> = [
+        format!("model={}", model.display()),
+        "adv_estimator=barl".into(),
+        "prompt_style=raw:Q: {question}\nA:".into(),
+        "num_steps=2".into(),
+        "save_every=1".into(),
+    ]
+    .into();
+    TrainConfig::load(Some(Path::new("preset:tiny-test")), &overrides).unwrap()
+}
+
+/// metrics.jsonl without wall-clock figures (timing_s/*, perf/*).
+fn metrics(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Map<String, Value> = serde_json::from_str(l).unwrap();
+            v.retain(|k, _| !k.starts_with("timing_s/") && !k.starts_with("perf/"));
+            Value::Object(v)
+        })
+        .collect()
+}
+
+fn weights(run: &Path, step: usize) -> Vec<u8> {
+    std::fs::read(run.join(format!(
+        "checkpoints/step-{step:06}/model/model.safetensors"
+    )))
+    .unwrap()
+}
+
+#[test]
+fn two_steps_log_checkpoint_and_resume_exactly() {
+    let dir = tmp("run");
+    let model = tiny_model(&dir);
+    let cfg = config(&model);
+    let per_step = cfg.rollout_batch_size;
+    let streams = cfg.rollout_batch_size * cfg.n_samples_per_prompt;
+
+    // A whole run: the initial evaluation's line, then one line per step.
+    let a = dir.join("a");
+    let mut trainer = Trainer::new(cfg.clone(), &a, false).unwrap();
+    assert!(trainer.evaluates_first());
+    let mut seen: Vec<StepRecord> = Vec::new();
+    trainer.run(&mut |l| seen.push(l.clone())).unwrap();
+    assert_eq!(
+        seen.iter().map(|l| l.step).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert!(seen[0].train.is_none() && seen[0].val.contains_key("val/arith/acc"));
+    let first = seen[1].train.as_ref().unwrap();
+    assert!(first.grad_norm > 0.0, "the update had a gradient");
+    assert_eq!(first.lr, cfg.learning_rate);
+    // eval_every = 0: the held-out sets again only after the last step.
+    assert!(seen[1].val.is_empty() && seen[2].val.contains_key("val/arith/acc"));
+    let lines = metrics(&a);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["critic/score/mean"], first.score_mean);
+    assert!(lines[1].get("barl/num_hypotheses/mean").is_some());
+    assert!(lines[1].get("actor/kl").is_none(), "kl_coef = 0");
+    // The checkpoint holds the positions two steps reached.
+    let st = load_state(&a.join("checkpoints/step-000002")).unwrap();
+    assert_eq!(
+        (st.step, st.data_position, st.next_sample_stream),
+        (2, 2 * per_step, 2 * streams as u64)
+    );
+    assert_eq!(trainer.state(), &st);
+    assert!(a.join("eval/step-000002/arith.jsonl").is_file());
+
+    // The same run stopped after its first step (the trainer dropped), then
+    // resumed from that checkpoint.
+    let b = dir.join("b");
+    let mut trainer = Trainer::new(cfg.clone(), &b, false).unwrap();
+    trainer.run_until(1, &mut |_| {}).unwrap();
+    drop(trainer);
+    assert_eq!(metrics(&b).len(), 2);
+    let mut trainer = Trainer::new(cfg.clone(), &b, true).unwrap();
+    assert_eq!(
+        trainer.resumed_from(),
+        Some(b.join("checkpoints/step-000001").as_path())
+    );
+    assert!(!trainer.evaluates_first());
+    trainer.run(&mut |_| {}).unwrap();
+    assert_eq!(metrics(&a), metrics(&b));
+    assert!(weights(&a, 2) == weights(&b, 2), "final weights differ");
+    assert!(weights(&a, 1) == weights(&b, 1));
+
+    // A resumed run refuses a changed config; a new one refuses a used folder.
+    let mut changed = cfg.clone();
+    changed.learning_rate *= 2.0;
+    let err = Trainer::new(changed, &b, true).err().unwrap();
+    assert!(
+        err.is_usage() && err.to_string().contains("config differs"),
+        "{err}"
+    );
+    let err = Trainer::new(cfg, &a, false).err().unwrap();
+    assert!(matches!(err, TrainError::Setting(_)), "{err}");
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
