@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use barl_model::testing::{byte_tokenizer, tiny_llama_config, tiny_llama_weights};
+use barl_model::testing::{
+    byte_tokenizer, fresh_temp_dir, save_tiny_llama, tiny_llama_config, tiny_llama_weights,
+};
 use serde_json::Value;
 
 fn barl() -> Command {
@@ -15,24 +17,12 @@ fn barl() -> Command {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("barl-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    fresh_temp_dir(&format!("train-{name}"))
 }
 
 /// A random two-layer Llama with a byte tokenizer, as a Hugging Face folder.
 fn tiny_model(dir: &Path) -> PathBuf {
-    let path = dir.join("model");
-    barl_model::save_hf_folder(
-        &path,
-        &tiny_llama_config(),
-        &tiny_llama_weights(7).unwrap(),
-        &byte_tokenizer().unwrap(),
-        None,
-    )
-    .unwrap();
-    path
+    save_tiny_llama(dir, 7).unwrap()
 }
 
 fn base_args(model: &Path) -> Vec<String> {

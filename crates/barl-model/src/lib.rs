@@ -29,6 +29,7 @@ pub mod llama;
 pub mod qwen2;
 pub mod sample;
 pub mod score;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use chat::{render_chat, ChatMessage};

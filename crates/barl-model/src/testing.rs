@@ -2,6 +2,7 @@
 //! training loop without downloading anything.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
@@ -71,4 +72,26 @@ pub fn tiny_llama_config() -> ModelConfig {
 /// [`tiny_llama_config`] with random weights (see [`random_weights`]).
 pub fn tiny_llama_weights(seed: u64) -> Result<HashMap<String, Tensor>, ModelError> {
     random_weights(&tiny_llama_config(), seed, &Device::Cpu)
+}
+
+/// Writes [`tiny_llama_config`] with the weights of `seed` and
+/// [`byte_tokenizer`] as a Hugging Face folder `dir/model`; returns its path.
+pub fn save_tiny_llama(dir: &Path, seed: u64) -> Result<PathBuf, ModelError> {
+    let path = dir.join("model");
+    crate::save_hf_folder(
+        &path,
+        &tiny_llama_config(),
+        &tiny_llama_weights(seed)?,
+        &byte_tokenizer()?,
+        None,
+    )?;
+    Ok(path)
+}
+
+/// An empty folder `<temp>/barl-<name>-<pid>` (emptied if it exists).
+pub fn fresh_temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("barl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("the temporary folder is writable");
+    d
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use barl_model::testing::{byte_tokenizer, tiny_llama_config, tiny_llama_weights};
+use barl_model::testing::{fresh_temp_dir, save_tiny_llama};
 use barl_train::math::checkpoint::load_state;
 use barl_train::math::config::TrainConfig;
 use barl_train::math::metrics::StepRecord;
@@ -13,23 +13,11 @@ use barl_train::TrainError;
 use serde_json::Value;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("barl-trainer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    fresh_temp_dir(&format!("trainer-{name}"))
 }
 
 fn tiny_model(dir: &Path) -> PathBuf {
-    let path = dir.join("model");
-    barl_model::save_hf_folder(
-        &path,
-        &tiny_llama_config(),
-        &tiny_llama_weights(7).unwrap(),
-        &byte_tokenizer().unwrap(),
-        None,
-    )
-    .unwrap();
-    path
+    save_tiny_llama(dir, 7).unwrap()
 }
 
 /// tiny-test, two steps, a checkpoint after each.
