@@ -7,7 +7,6 @@ mod bench;
 mod eval;
 mod generate;
 mod grade;
-mod plot;
 mod progress;
 mod report;
 mod runs;
@@ -126,7 +125,9 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             let usage = e
                 .downcast_ref::<barl_train::TrainError>()
-                .is_some_and(barl_train::TrainError::is_usage);
+                .is_some_and(barl_train::TrainError::is_usage)
+                || e.downcast_ref::<barl_report::ReportError>()
+                    .is_some_and(barl_report::ReportError::is_usage);
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

@@ -16,9 +16,9 @@ use barl_train::TrainError;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::plot::{plot_panels, Panel, Series};
 use crate::runs::{first_free, write_atomic};
 use crate::UsageError;
+use barl_report::plot::{plot_panels, Panel, Series};
 
 /// Options of `barl synthetic`. Every training option defaults to the value in
 /// `--config` if given, else to the built-in default shown in brackets.

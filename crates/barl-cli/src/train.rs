@@ -101,7 +101,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         run_dir.display()
     );
     // The run is complete whatever happens to the report (`barl report` redoes it).
-    match crate::report::write_report(&run_dir) {
+    match barl_report::report::write_report(&run_dir) {
         Ok(path) => println!("report: {}", path.display()),
         Err(e) => eprintln!("warning: the report could not be written: {e:#}"),
     }

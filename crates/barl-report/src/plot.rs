@@ -38,14 +38,14 @@ const MAX_PIXELS: u64 = 1 << 26;
 
 /// The generic family plotters uses by default; registering the embedded font under it makes every
 /// text element (captions, tick labels, legend) use it.
-const FONT_FAMILY: &str = "sans-serif";
+pub(crate) const FONT_FAMILY: &str = "sans-serif";
 static FONT_TTF: &[u8] = include_bytes!("../../../assets/fonts/Roboto-Regular.ttf");
 static FONT: OnceLock<Result<FontRef<'static>, String>> = OnceLock::new();
 
-const TITLE_FONT_SIZE: u32 = 20;
-const AXIS_DESC_FONT_SIZE: u32 = 15;
-const TICK_FONT_SIZE: u32 = 13;
-const LEGEND_FONT_SIZE: u32 = 14;
+pub(crate) const TITLE_FONT_SIZE: u32 = 20;
+pub(crate) const AXIS_DESC_FONT_SIZE: u32 = 15;
+pub(crate) const TICK_FONT_SIZE: u32 = 13;
+pub(crate) const LEGEND_FONT_SIZE: u32 = 14;
 /// Legend box layout (pixels), matching what is passed to plotters' series-label drawing.
 const LEGEND_MARGIN: i32 = 10;
 const LEGEND_SAMPLE_AREA: i32 = 30;
@@ -57,14 +57,14 @@ const LEGEND_INSET: i32 = 6;
 const TICKS: usize = 6;
 
 const BAND_ALPHA: f64 = 0.2;
-const LINE_WIDTH: u32 = 2;
-const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
-const GRID_LIGHT: RGBColor = RGBColor(242, 242, 242);
-const LEGEND_BORDER: RGBColor = RGBColor(170, 170, 170);
+pub(crate) const LINE_WIDTH: u32 = 2;
+pub(crate) const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
+pub(crate) const GRID_LIGHT: RGBColor = RGBColor(242, 242, 242);
+pub(crate) const LEGEND_BORDER: RGBColor = RGBColor(170, 170, 170);
 
 /// Series colours (the "tab10" palette), assigned to labels in order of first appearance over all
 /// panels, so a method keeps its colour across panels.
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -130,7 +130,7 @@ pub fn plot_panels_sized(
 }
 
 /// Parses the embedded font and registers it with plotters (once per process).
-fn embedded_font() -> Result<&'static FontRef<'static>, PlotError> {
+pub(crate) fn embedded_font() -> Result<&'static FontRef<'static>, PlotError> {
     FONT.get_or_init(|| {
         let font = FontRef::try_from_slice(FONT_TTF)
             .map_err(|e| format!("the embedded font Roboto-Regular.ttf is invalid: {e}"))?;
