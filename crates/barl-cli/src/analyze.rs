@@ -18,9 +18,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use barl_math::evalfile::read_eval_file;
-use barl_math::reflect::{ReflectionCounter, ReflectionStats, DEFAULT_PHRASES};
+use barl_math::reflect::{ReflectionCounter, DEFAULT_PHRASES};
+use barl_report::reflections::{render_table, FileColumn, ReflectionsReport};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use crate::UsageError;
 
@@ -76,23 +76,6 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     }
 }
 
-/// One file's column.
-#[derive(Debug, Serialize)]
-struct FileColumn {
-    file: String,
-    problems: usize,
-    /// Fraction of all responses judged correct.
-    accuracy: Option<f64>,
-    stats: ReflectionStats,
-}
-
-#[derive(Debug, Serialize)]
-struct ReflectionsReport {
-    phrases: Vec<String>,
-    benchmark: Option<String>,
-    files: Vec<FileColumn>,
-}
-
 fn reflections(args: &ReflectionsArgs, out: &mut dyn Write) -> Result<()> {
     let counter = match &args.phrases {
         Some(list) => {
@@ -120,20 +103,7 @@ fn reflections(args: &ReflectionsArgs, out: &mut dyn Write) -> Result<()> {
             .iter()
             .filter(|r| args.benchmark.as_ref().is_none_or(|b| &r.benchmark == b))
             .collect();
-        let pairs = records.iter().flat_map(|r| {
-            r.responses
-                .iter()
-                .zip(&r.correct)
-                .map(|(text, &ok)| (text.as_str(), ok))
-        });
-        let stats = counter.stats(pairs);
-        let correct: usize = records.iter().map(|r| r.counts().1).sum();
-        files.push(FileColumn {
-            file: path.display().to_string(),
-            problems: records.len(),
-            accuracy: (stats.responses > 0).then(|| correct as f64 / stats.responses as f64),
-            stats,
-        });
+        files.push(FileColumn::of(path, &records, &counter));
     }
     let report = ReflectionsReport {
         phrases: counter.phrases().to_vec(),
@@ -147,75 +117,6 @@ fn reflections(args: &ReflectionsArgs, out: &mut dyn Write) -> Result<()> {
         out.write_all(render_table(&report).as_bytes())?;
     }
     Ok(())
-}
-
-fn pct(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", 100.0 * v))
-}
-
-/// The text table: one row per statistic, one column per file.
-fn render_table(report: &ReflectionsReport) -> String {
-    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
-    let mut row = |label: &str, f: &dyn Fn(&FileColumn) -> String| {
-        rows.push((label.to_string(), report.files.iter().map(f).collect()));
-    };
-    row("problems", &|c| c.problems.to_string());
-    row("responses", &|c| c.stats.responses.to_string());
-    row("accuracy", &|c| pct(c.accuracy));
-    row("mean phrase count", &|c| {
-        format!("{:.3}", c.stats.mean_count)
-    });
-    row("share with any", &|c| {
-        pct((c.stats.responses > 0).then_some(c.stats.share_with_any))
-    });
-    row("accuracy with", &|c| {
-        format!("{} (n={})", pct(c.stats.acc_with), c.stats.n_with)
-    });
-    row("accuracy without", &|c| {
-        format!("{} (n={})", pct(c.stats.acc_without), c.stats.n_without)
-    });
-    for (i, phrase) in report.phrases.iter().enumerate() {
-        let label = format!("share \"{phrase}\"");
-        row(&label, &|c| {
-            let p = &c.stats.per_phrase[i];
-            pct((c.stats.responses > 0).then_some(p.share))
-        });
-    }
-
-    let label_w = rows
-        .iter()
-        .map(|(l, _)| l.chars().count())
-        .max()
-        .unwrap_or(0);
-    let widths: Vec<usize> = report
-        .files
-        .iter()
-        .enumerate()
-        .map(|(j, c)| {
-            rows.iter()
-                .map(|(_, cells)| cells[j].chars().count())
-                .chain([c.file.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut text = String::new();
-    if let Some(b) = &report.benchmark {
-        text.push_str(&format!("benchmark: {b}\n"));
-    }
-    text.push_str(&format!("{:label_w$}", ""));
-    for (c, w) in report.files.iter().zip(&widths) {
-        text.push_str(&format!("  {:>w$}", c.file));
-    }
-    text.push('\n');
-    for (label, cells) in &rows {
-        text.push_str(&format!("{label:label_w$}"));
-        for (cell, w) in cells.iter().zip(&widths) {
-            text.push_str(&format!("  {cell:>w$}"));
-        }
-        text.push('\n');
-    }
-    text
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use barl_math::extract::{extract_answer, ExtractOptions};
-use barl_math::grader::{grader_by_name, Grader};
+use barl_math::extract::ExtractOptions;
+use barl_math::gradefile::{grade_line, LineKeys};
+use barl_math::grader::grader_by_name;
 use clap::Args;
-use serde_json::Value;
 
 use crate::UsageError;
 
@@ -112,6 +112,11 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::new(writer);
+    let keys = LineKeys {
+        gold: args.gold_key.clone(),
+        pred: args.pred_key.clone(),
+        response: args.response_key.clone(),
+    };
     let start = Instant::now();
     let mut summary = GradeSummary {
         count: 0,
@@ -126,8 +131,8 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
         if text.trim().is_empty() {
             continue;
         }
-        let graded = grade_line(text, args, grader.as_ref(), &opts)
-            .map_err(|msg| usage(format!("{where_}: {msg}")))?;
+        let graded = grade_line(text, &keys, grader.as_ref(), &opts)
+            .map_err(|e| usage(format!("{where_}: {e}")))?;
         summary.count += 1;
         summary.correct += usize::from(graded.1);
         serde_json::to_writer(&mut out, &graded.0).context("writing output")?;
@@ -138,65 +143,10 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
     Ok(summary)
 }
 
-/// One input line -> (output object, correct). Errors name the key at fault.
-fn grade_line(
-    text: &str,
-    args: &GradeArgs,
-    grader: &dyn Grader,
-    opts: &ExtractOptions,
-) -> std::result::Result<(Value, bool), String> {
-    let mut value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let obj = value
-        .as_object_mut()
-        .ok_or_else(|| "expected a JSON object".to_string())?;
-    let gold = match obj.get(&args.gold_key) {
-        Some(v) => scalar_text(v)
-            .ok_or_else(|| format!("key '{}' must be a string or a number", args.gold_key))?,
-        None => return Err(format!("missing key '{}'", args.gold_key)),
-    };
-    let extracted = if let Some(v) = obj.get(&args.response_key) {
-        let response = scalar_text(v)
-            .ok_or_else(|| format!("key '{}' must be a string", args.response_key))?;
-        extract_answer(&response, opts)
-    } else if let Some(v) = obj.get(&args.pred_key) {
-        Some(
-            scalar_text(v)
-                .ok_or_else(|| format!("key '{}' must be a string or a number", args.pred_key))?,
-        )
-    } else {
-        return Err(format!(
-            "missing key '{}' (or '{}')",
-            args.pred_key, args.response_key
-        ));
-    };
-    let verdict = match &extracted {
-        Some(pred) => grader.grade(pred, &gold),
-        None => barl_math::grader::Verdict {
-            correct: false,
-            reason: "no answer extracted",
-        },
-    };
-    obj.insert(
-        "extracted".into(),
-        extracted.map_or(Value::Null, Value::String),
-    );
-    obj.insert("correct".into(), Value::Bool(verdict.correct));
-    obj.insert("reason".into(), Value::String(verdict.reason.into()));
-    Ok((value, verdict.correct))
-}
-
-/// A string field as is, a number as written in the file (AMC's `27.0`).
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn args(input: PathBuf, output: PathBuf) -> GradeArgs {
         GradeArgs {

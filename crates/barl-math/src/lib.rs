@@ -8,6 +8,7 @@ pub mod data;
 pub mod evalfile;
 pub mod expr;
 pub mod extract;
+pub mod gradefile;
 pub mod grader;
 pub mod normalize;
 pub mod prompt;

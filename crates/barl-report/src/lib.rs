@@ -1,11 +1,20 @@
-//! What barl draws and tabulates from its output files: charts ([`plot`]), the
-//! HTML page of a training run ([`report`]) and the token-efficiency analysis
-//! of evaluation files ([`efficiency`]). One palette and one embedded font for
-//! every chart.
+//! What barl draws and tabulates from its output files:
+//!
+//! - [`plot`]: charts of curves with seed bands, PNG and SVG;
+//! - [`report`]: the HTML page of a training run;
+//! - [`synthetic`]: the synthetic experiment's metrics lines, plots and table;
+//! - [`reflections`], [`value`], [`efficiency`]: the analyses of evaluation
+//!   files (reflection phrases, Bayesian value along responses, pass@k
+//!   against tokens).
+//!
+//! Every chart uses one palette and one embedded font (`plot.rs`).
 
 pub mod efficiency;
 pub mod plot;
+pub mod reflections;
 pub mod report;
+pub mod synthetic;
+pub mod value;
 
 use std::path::PathBuf;
 
