@@ -159,6 +159,111 @@ pub fn broadcast_to_tokens(seq_values: &[f32], lengths: &[usize]) -> Result<Vec<
         .collect())
 }
 
+crate::named_enum! {
+    /// Which tokens BARL's and Progress's returns are whitened against.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Whiten ("whitening baseline") {
+        /// Mean and std over all tokens of the batch (the reference).
+        #[default]
+        Batch = "batch",
+        /// Mean and std over the tokens of the completions of the same prompt.
+        Group = "group",
+    }
+}
+
+/// A batch of completions as [`token_advantages`] reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct AdvantageBatch<'a> {
+    /// Outcome reward `R_j` of completion `j`.
+    pub rewards: &'a [f32],
+    /// Prompt group of completion `j` (any labels; members need not be contiguous).
+    pub groups: &'a [usize],
+    /// `step_of_token[j][t]`: the step of the `t`-th trained token of
+    /// completion `j`; its length is how many tokens get an advantage.
+    pub step_of_token: &'a [Vec<usize>],
+    /// `values[j][k] = V_j(k)` (Progress and BARL; ignored by GRPO).
+    pub values: &'a [Vec<f32>],
+}
+
+/// Settings of [`token_advantages`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdvantageOptions {
+    /// Added to the std before dividing.
+    pub eps: f32,
+    /// GRPO divides by the group's std (otherwise it only subtracts the mean).
+    pub grpo_norm_by_std: bool,
+    /// Progress and BARL: whiten over the batch or within each prompt's group.
+    pub whiten: Whiten,
+}
+
+/// Per-token advantages of a batch under `estimator`, the one place both
+/// trainers turn rewards and step values into advantages:
+///
+/// ```text
+/// GRPO:           A_t^j = (R_j - mean_g R) / (std_g R + eps)      for every token t of j
+/// Progress, BARL: q_t^j = R_j + V_j(k(t))                         (token_returns)
+///                 A_t^j = (q_t^j - mean q) / (std q + eps)        over the batch's tokens
+///                                                                 (or j's group's: Whiten::Group)
+/// ```
+///
+/// GRPO's `std_g` is the sample std ([`crate::group_normalized_advantages`]);
+/// the whitening uses the population std ([`normalize_over_batch`]). The
+/// output has one row per completion, `step_of_token[j].len()` long.
+///
+/// # Errors
+/// [`CoreError::LengthMismatch`] if the slices disagree on the number of
+/// completions (`values` too, for Progress and BARL);
+/// [`CoreError::IndexOutOfRange`] if a token's step has no value.
+pub fn token_advantages(
+    estimator: AdvEstimator,
+    batch: &AdvantageBatch,
+    opts: &AdvantageOptions,
+) -> Result<Vec<Vec<f32>>> {
+    let n = batch.rewards.len();
+    for (what, len) in [
+        ("groups", batch.groups.len()),
+        ("step_of_token", batch.step_of_token.len()),
+    ] {
+        if len != n {
+            return Err(CoreError::length(what, n, len));
+        }
+    }
+    if estimator == AdvEstimator::Grpo {
+        let adv = crate::group_normalized_advantages(
+            batch.rewards,
+            batch.groups,
+            opts.grpo_norm_by_std,
+            opts.eps,
+        )?;
+        let lengths: Vec<usize> = batch.step_of_token.iter().map(Vec::len).collect();
+        return broadcast_to_tokens(&adv, &lengths);
+    }
+    if batch.values.len() != n {
+        return Err(CoreError::length("values", n, batch.values.len()));
+    }
+    let returns = (0..n)
+        .map(|j| token_returns(batch.rewards[j], &batch.values[j], &batch.step_of_token[j]))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(match opts.whiten {
+        Whiten::Batch => normalize_over_batch(&returns, opts.eps),
+        Whiten::Group => {
+            let mut adv = vec![Vec::new(); n];
+            let mut labels = batch.groups.to_vec();
+            labels.sort_unstable();
+            labels.dedup();
+            for g in labels {
+                let rows: Vec<usize> = (0..n).filter(|&j| batch.groups[j] == g).collect();
+                let group: Vec<Vec<f32>> = rows.iter().map(|&j| returns[j].clone()).collect();
+                for (&j, a) in rows.iter().zip(normalize_over_batch(&group, opts.eps)) {
+                    adv[j] = a;
+                }
+            }
+            adv
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +436,97 @@ mod tests {
             prop_assert!(steps.iter().all(|&s| (1..=k).contains(&s)));
             prop_assert_eq!(steps.last().copied().unwrap_or(0), k);
         }
+    }
+
+    fn close(a: &[Vec<f32>], b: &[Vec<f32>]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.len(), y.len(), "{a:?} vs {b:?}");
+            for (u, v) in x.iter().zip(y) {
+                assert!((u - v).abs() < 1e-4, "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    const OPTS: AdvantageOptions = AdvantageOptions {
+        eps: 0.0,
+        grpo_norm_by_std: true,
+        whiten: Whiten::Batch,
+    };
+
+    #[test]
+    fn grpo_token_advantages_by_hand() {
+        // Group 0: rewards 1, 0 (mean 0.5, sample std 0.7071); group 1: all 1.
+        let steps = [vec![1, 1], vec![1], vec![1], vec![1, 1, 2]];
+        let batch = AdvantageBatch {
+            rewards: &[1.0, 0.0, 1.0, 1.0],
+            groups: &[0, 0, 1, 1],
+            step_of_token: &steps,
+            values: &[],
+        };
+        let a = token_advantages(AdvEstimator::Grpo, &batch, &OPTS).unwrap();
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        close(&a, &[vec![h, h], vec![-h], vec![0.0], vec![0.0; 3]]);
+    }
+
+    #[test]
+    fn barl_token_advantages_by_hand() {
+        // q = R + V(k): [1 + 0.5, 1 + 0.0] and [0 + 0.2]; mean 0.9, deviations
+        // 0.6, 0.1, -0.7, population std sqrt(0.86 / 3) = 0.53541.
+        let steps = [vec![0, 1], vec![0]];
+        let values = [vec![0.5, 0.0], vec![0.2]];
+        let batch = AdvantageBatch {
+            rewards: &[1.0, 0.0],
+            groups: &[0, 1],
+            step_of_token: &steps,
+            values: &values,
+        };
+        let a = token_advantages(AdvEstimator::Barl, &batch, &OPTS).unwrap();
+        let sd = (0.86f32 / 3.0).sqrt();
+        close(&a, &[vec![0.6 / sd, 0.1 / sd], vec![-0.7 / sd]]);
+        // Progress reads its values the same way.
+        let p = token_advantages(AdvEstimator::Progress, &batch, &OPTS).unwrap();
+        close(&p, &a);
+        // Within groups: group 0's two tokens are whitened alone (+1, -1), group
+        // 1's single token has nothing to compare with (0).
+        let group = AdvantageOptions {
+            whiten: Whiten::Group,
+            ..OPTS
+        };
+        let g = token_advantages(AdvEstimator::Barl, &batch, &group).unwrap();
+        close(&g, &[vec![1.0, -1.0], vec![0.0]]);
+    }
+
+    #[test]
+    fn token_advantages_check_their_input() {
+        let steps = [vec![1]];
+        let batch = AdvantageBatch {
+            rewards: &[1.0],
+            groups: &[0],
+            step_of_token: &steps,
+            values: &[],
+        };
+        // BARL without values, and a step past the last value.
+        assert!(matches!(
+            token_advantages(AdvEstimator::Barl, &batch, &OPTS),
+            Err(CoreError::LengthMismatch { .. })
+        ));
+        let values = [vec![0.5]];
+        let short = AdvantageBatch {
+            values: &values,
+            ..batch
+        };
+        assert!(matches!(
+            token_advantages(AdvEstimator::Barl, &short, &OPTS),
+            Err(CoreError::IndexOutOfRange { .. })
+        ));
+        let bad = AdvantageBatch {
+            groups: &[0, 1],
+            ..batch
+        };
+        assert!(matches!(
+            token_advantages(AdvEstimator::Grpo, &bad, &OPTS),
+            Err(CoreError::LengthMismatch { .. })
+        ));
     }
 }

@@ -31,7 +31,7 @@ pub mod ppo;
 
 pub use advantage::{
     broadcast_to_tokens, chunk_step_of_tokens, normalize_over_batch, num_chunk_steps,
-    token_returns, AdvEstimator,
+    token_advantages, token_returns, AdvEstimator, AdvantageBatch, AdvantageOptions, Whiten,
 };
 pub use barl::{bayesian_values, math_bayesian_values, progress_values};
 pub use error::{CoreError, Result};

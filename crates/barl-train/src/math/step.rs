@@ -9,9 +9,9 @@
 //!   KL to a frozen reference, one AdamW step per train batch.
 
 use barl_core::{
-    aggregate_loss, broadcast_to_tokens, chunk_step_of_tokens, group_normalized_advantages,
-    kl_penalty, math_bayesian_values, normalize_over_batch, ppo_clip_loss, progress_values,
-    token_returns, AdvEstimator, LossAggMode,
+    aggregate_loss, chunk_step_of_tokens, kl_penalty, math_bayesian_values, ppo_clip_loss,
+    progress_values, token_advantages, AdvEstimator, AdvantageBatch, AdvantageOptions, LossAggMode,
+    Whiten,
 };
 use barl_math::extract::{extract_answer, ExtractOptions};
 use barl_model::{sample, score, score_no_grad, CausalLm, FinishReason, SampleConfig, Tokenizer};
@@ -131,14 +131,11 @@ impl Signal {
     }
 }
 
-/// The token advantages of `r` under the configured estimator.
-///
-/// - GRPO: `A = (R - mean_g) / (std_g + eps)` within each prompt's group, copied to
-///   every token (`group_normalized_advantages`, `broadcast_to_tokens`).
-/// - Progress: `q_t = R + p_*(K) - p_*(k)` (`progress_values`), BARL:
-///   `q_t = R + V(k)` (`math_bayesian_values` over the prompt's hypotheses), each
-///   token in step `k` (`chunk_step_of_tokens`), then `A_t = (q_t - mean) / (std + eps)`
-///   over all tokens of the batch (`normalize_over_batch`).
+/// The token advantages of `r` under the configured estimator
+/// ([`token_advantages`]: GRPO's group-normalised outcome reward on every
+/// token; Progress's `q_t = R + p_*(K) - p_*(k)` ([`progress_values`]) or BARL's
+/// `q_t = R + V(k)` ([`math_bayesian_values`] over the prompt's hypotheses),
+/// each token in step `k` ([`chunk_step_of_tokens`]), whitened over the batch).
 ///
 /// Hypotheses are built per prompt from its `n` completions (spec section 4); the
 /// answer probes run on the inference path through one KV cache per completion.
@@ -150,20 +147,20 @@ pub fn advantages<M: CausalLm + ?Sized>(
     cfg: &TrainConfig,
     equal: &dyn Fn(&str, &str) -> bool,
 ) -> Result<Signal, TrainError> {
-    let lengths: Vec<usize> = r.response.iter().map(Vec::len).collect();
-    if cfg.adv_estimator == AdvEstimator::Grpo {
-        let adv = group_normalized_advantages(&r.reward, &r.group, true, cfg.adv_eps)?;
-        return Ok(Signal {
-            advantages: broadcast_to_tokens(&adv, &lengths)?,
-            ..Signal::default()
-        });
-    }
+    let steps = r
+        .response
+        .iter()
+        .map(|x| chunk_step_of_tokens(x.len(), cfg.step_size))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut sig = Signal::default();
-    let mut returns = Vec::with_capacity(r.len());
-    for (g, p) in prompts.iter().enumerate() {
-        let members: Vec<usize> = (0..r.len()).filter(|&j| r.group[j] == g).collect();
-        let (answers, truth) = match cfg.adv_estimator {
-            AdvEstimator::Barl => {
+    // GRPO needs only the rewards; Progress and BARL probe every completion.
+    if cfg.adv_estimator != AdvEstimator::Grpo {
+        sig.probs = vec![Vec::new(); r.len()];
+        sig.truth = vec![0; r.len()];
+        sig.values = vec![Vec::new(); r.len()];
+        for (g, p) in prompts.iter().enumerate() {
+            let members: Vec<usize> = (0..r.len()).filter(|&j| r.group[j] == g).collect();
+            let (answers, truth) = if cfg.adv_estimator == AdvEstimator::Barl {
                 let texts: Vec<String> = members.iter().map(|&j| r.text[j].clone()).collect();
                 let h = build_hypotheses(
                     &texts,
@@ -173,37 +170,38 @@ pub fn advantages<M: CausalLm + ?Sized>(
                     cfg.max_hypotheses,
                 );
                 (h.answers, h.truth)
-            }
-            _ => (vec![p.gold.clone()], 0),
-        };
-        let (suffix, hyp_ids) = probe_ids(tokenizer, &cfg.probe_suffix, &answers)?;
-        sig.num_hypotheses.push(answers.len());
-        let responses: Vec<&[u32]> = members.iter().map(|&j| r.response[j].as_slice()).collect();
-        let all_probs =
-            probe_probs_shared(model, &p.ids, &responses, cfg.step_size, &suffix, &hyp_ids)?;
-        for (&j, probs) in members.iter().zip(all_probs) {
-            let values = match cfg.adv_estimator {
-                AdvEstimator::Barl => math_bayesian_values(&probs, &probs[truth], cfg.beta)?,
-                _ => progress_values(&probs[truth]),
+            } else {
+                (vec![p.gold.clone()], 0)
             };
-            let steps = chunk_step_of_tokens(r.response[j].len(), cfg.step_size)?;
-            returns.push((j, token_returns(r.reward[j], &values, &steps)?));
-            sig.probs.push(probs);
-            sig.truth.push(truth);
-            sig.values.push(values);
+            let (suffix, hyp_ids) = probe_ids(tokenizer, &cfg.probe_suffix, &answers)?;
+            sig.num_hypotheses.push(answers.len());
+            let responses: Vec<&[u32]> =
+                members.iter().map(|&j| r.response[j].as_slice()).collect();
+            let all_probs =
+                probe_probs_shared(model, &p.ids, &responses, cfg.step_size, &suffix, &hyp_ids)?;
+            for (&j, probs) in members.iter().zip(all_probs) {
+                sig.values[j] = if cfg.adv_estimator == AdvEstimator::Barl {
+                    math_bayesian_values(&probs, &probs[truth], cfg.beta)?
+                } else {
+                    progress_values(&probs[truth])
+                };
+                sig.probs[j] = probs;
+                sig.truth[j] = truth;
+            }
         }
     }
-    // Back to completion order (groups are contiguous, but do not rely on it).
-    let mut ordered = vec![Vec::new(); r.len()];
-    let mut order = vec![0; r.len()];
-    for (slot, (j, q)) in returns.into_iter().enumerate() {
-        ordered[j] = q;
-        order[j] = slot;
-    }
-    sig.probs = order.iter().map(|&s| sig.probs[s].clone()).collect();
-    sig.truth = order.iter().map(|&s| sig.truth[s]).collect();
-    sig.values = order.iter().map(|&s| sig.values[s].clone()).collect();
-    sig.advantages = normalize_over_batch(&ordered, cfg.adv_eps);
+    let batch = AdvantageBatch {
+        rewards: &r.reward,
+        groups: &r.group,
+        step_of_token: &steps,
+        values: &sig.values,
+    };
+    let opts = AdvantageOptions {
+        eps: cfg.adv_eps,
+        grpo_norm_by_std: true,
+        whiten: Whiten::Batch,
+    };
+    sig.advantages = token_advantages(cfg.adv_estimator, &batch, &opts)?;
     Ok(sig)
 }
 

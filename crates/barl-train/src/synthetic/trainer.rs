@@ -11,8 +11,8 @@
 use std::time::Instant;
 
 use barl_core::{
-    broadcast_to_tokens, group_normalized_advantages, normalize_over_batch, ppo_clip_loss,
-    token_returns, LossAggMode,
+    ppo_clip_loss, token_advantages, AdvEstimator, AdvantageBatch, AdvantageOptions, LossAggMode,
+    Whiten,
 };
 use barl_model::{log_softmax_last, TinyGpt, TinyGptConfig};
 use candle_core::{Device, Tensor};
@@ -455,51 +455,52 @@ pub fn advantages(
     let task = &cfg.task;
     let l = task.attempt_len;
     let rewards = episodes.rewards();
-    let lengths: Vec<usize> = episodes.n_attempts.iter().map(|n| n * l).collect();
-    let Some(prior) = method.prior() else {
-        let groups: Vec<usize> = episodes.prompts.iter().map(|&c| c as usize).collect();
-        let adv = group_normalized_advantages(&rewards, &groups, cfg.grpo_norm_by_std, 1e-6)?;
-        return Ok((broadcast_to_tokens(&adv, &lengths)?, None));
+    let groups: Vec<usize> = episodes.prompts.iter().map(|&c| c as usize).collect();
+    // A branch's copied history is not its own action: only its sampled tokens
+    // (from attempt `start`) train; token t of the episode is in step t / L.
+    let step_of_token: Vec<Vec<usize>> = (0..episodes.len())
+        .map(|e| {
+            (episodes.start[e] * l..episodes.n_attempts[e] * l)
+                .map(|t| t / l)
+                .collect()
+        })
+        .collect();
+    let opts = AdvantageOptions {
+        eps: 1e-6,
+        grpo_norm_by_std: cfg.grpo_norm_by_std,
+        whiten: match cfg.barl_baseline {
+            BarlBaseline::Batch => Whiten::Batch,
+            BarlBaseline::Prompt => Whiten::Group,
+        },
     };
-    let hyps = hypotheses(task, prior)?;
-    let credence = credence_table(cfg.credence, policy, initial, task, episodes, &hyps)?;
-    let rule = QRule {
-        discount: cfg.q_discount,
-        attempt_cost: cfg.attempt_cost,
-    };
-    let mut returns = Vec::with_capacity(episodes.len());
-    let (mut v_sum, mut v_count) = (0f64, 0usize);
-    for e in 0..episodes.len() {
-        let values = episode_values(task, episodes, e, &hyps, &credence[e], cfg.beta, rule)?;
-        let own = &values[episodes.start[e]..];
-        v_sum += own.iter().map(|&v| v as f64).sum::<f64>();
-        v_count += own.len();
-        // A branch's copied history is not its own action: only its sampled tokens train.
-        let step_of_token: Vec<usize> =
-            (episodes.start[e] * l..lengths[e]).map(|t| t / l).collect();
-        returns.push(token_returns(rewards[e], &values, &step_of_token)?);
-    }
-    let mean_v = v_sum / v_count.max(1) as f64;
-    let adv = match cfg.barl_baseline {
-        BarlBaseline::Batch => normalize_over_batch(&returns, 1e-6),
-        BarlBaseline::Prompt => {
-            let mut adv = vec![Vec::new(); episodes.len()];
-            let mut prompts = episodes.prompts.clone();
-            prompts.sort_unstable();
-            prompts.dedup();
-            for c in prompts {
-                let rows: Vec<usize> = (0..episodes.len())
-                    .filter(|&e| episodes.prompts[e] == c)
-                    .collect();
-                let group: Vec<Vec<f32>> = rows.iter().map(|&e| returns[e].clone()).collect();
-                for (&e, a) in rows.iter().zip(normalize_over_batch(&group, 1e-6)) {
-                    adv[e] = a;
-                }
-            }
-            adv
+    let (estimator, values, mean_v) = match method.prior() {
+        None => (AdvEstimator::Grpo, Vec::new(), None),
+        Some(prior) => {
+            let hyps = hypotheses(task, prior)?;
+            let credence = credence_table(cfg.credence, policy, initial, task, episodes, &hyps)?;
+            let rule = QRule {
+                discount: cfg.q_discount,
+                attempt_cost: cfg.attempt_cost,
+            };
+            let values = (0..episodes.len())
+                .map(|e| episode_values(task, episodes, e, &hyps, &credence[e], cfg.beta, rule))
+                .collect::<Result<Vec<_>, _>>()?;
+            let own: Vec<f32> = values
+                .iter()
+                .zip(&episodes.start)
+                .flat_map(|(v, &k0)| v[k0..].iter().copied())
+                .collect();
+            let mean_v = own.iter().map(|&v| v as f64).sum::<f64>() / own.len().max(1) as f64;
+            (AdvEstimator::Barl, values, Some(mean_v))
         }
     };
-    let adv = adv
+    let batch = AdvantageBatch {
+        rewards: &rewards,
+        groups: &groups,
+        step_of_token: &step_of_token,
+        values: &values,
+    };
+    let adv = token_advantages(estimator, &batch, &opts)?
         .into_iter()
         .zip(&episodes.start)
         .map(|(a, &k0)| {
@@ -508,7 +509,7 @@ pub fn advantages(
             full
         })
         .collect();
-    Ok((adv, Some(mean_v)))
+    Ok((adv, mean_v))
 }
 
 /// The branch rollouts of a step: for each prompt, the first `per_prompt`
