@@ -26,8 +26,8 @@ use candle_core::{Device, Tensor};
 use half::{bf16, f16};
 
 use crate::config::{Arch, ModelConfig};
-use crate::hf::{check_weights, LoadedModel};
-use crate::tokenizer::Tokenizer;
+use crate::loaded::{check_weights, LoadedModel};
+use crate::tokenizer::{GgufVocab, Tokenizer};
 use crate::ModelError;
 
 /// Alignment of the tensor data when `general.alignment` is absent.
@@ -541,6 +541,56 @@ impl GgufFile {
             alignment,
             data_start,
             data,
+        })
+    }
+
+    /// The tokenizer's description (`tokenizer.ggml.*`); the messages name the
+    /// key that is missing or of the wrong type.
+    pub fn vocab(&self) -> Result<GgufVocab<'_>, ModelError> {
+        let strings = |key: &str| {
+            self.get(key)
+                .and_then(|v| v.as_array())
+                .and_then(|a| a.as_strs())
+                .ok_or_else(|| {
+                    self.err(format!(
+                        "metadata key '{key}' missing or not a string array"
+                    ))
+                })
+        };
+        let token_types = match self.get("tokenizer.ggml.token_type") {
+            None => None,
+            Some(v) => Some(v.as_array().and_then(|a| a.to_i64s()).ok_or_else(|| {
+                self.err(
+                    "metadata key 'tokenizer.ggml.token_type' should be an integer array".into(),
+                )
+            })?),
+        };
+        let flag = |key: &str| -> Result<bool, ModelError> {
+            match self.get(key) {
+                None => Ok(false),
+                Some(v) => v
+                    .as_bool()
+                    .ok_or_else(|| self.err(format!("metadata key '{key}' should be a bool"))),
+            }
+        };
+        Ok(GgufVocab {
+            file: self.path.clone(),
+            model: self
+                .opt_str("tokenizer.ggml.model")?
+                .unwrap_or("(absent)")
+                .to_string(),
+            tokens: strings("tokenizer.ggml.tokens")?,
+            merges: strings("tokenizer.ggml.merges")?,
+            token_types,
+            pre: self
+                .opt_str("tokenizer.ggml.pre")?
+                .unwrap_or("default")
+                .to_string(),
+            bos: self.opt_usize("tokenizer.ggml.bos_token_id")?,
+            eos: self.opt_usize("tokenizer.ggml.eos_token_id")?,
+            pad: self.opt_usize("tokenizer.ggml.padding_token_id")?,
+            add_bos: flag("tokenizer.ggml.add_bos_token")?,
+            add_eos: flag("tokenizer.ggml.add_eos_token")?,
         })
     }
 
@@ -1110,7 +1160,7 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel, ModelError
         let t = Tensor::from_vec(data, shape, device)?;
         weights.insert(name, t);
     }
-    check_weights(&config, &weights).map_err(|m| g.err(m))?;
+    check_weights(&config, &weights).map_err(|m| g.err(m.to_string()))?;
     let tokenizer = Tokenizer::from_gguf(&g)?;
     let chat_template = g.opt_str("tokenizer.chat_template")?.map(str::to_string);
     Ok(LoadedModel {
@@ -1119,4 +1169,11 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel, ModelError
         tokenizer,
         chat_template,
     })
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer a GGUF file describes (`tokenizer.ggml.*` keys).
+    pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
+        Tokenizer::from_gguf_vocab(&g.vocab()?)
+    }
 }

@@ -17,48 +17,7 @@ use crate::config::{Arch, Llama3RopeScaling, ModelConfig};
 use crate::tokenizer::Tokenizer;
 use crate::ModelError;
 
-/// A model read from disk: configuration, f32 weights under Hugging Face names,
-/// tokenizer and chat template.
-#[derive(Debug)]
-pub struct LoadedModel {
-    pub config: ModelConfig,
-    pub weights: HashMap<String, Tensor>,
-    pub tokenizer: Tokenizer,
-    pub chat_template: Option<String>,
-}
-
-/// The tensors a model of this shape has (one list, shared with the model code).
-pub use crate::layers::expected_tensors;
-
-/// Checks that `weights` has exactly the tensors of [`expected_tensors`], with the
-/// right shapes; the message names the first offending tensor.
-pub fn check_weights(cfg: &ModelConfig, weights: &HashMap<String, Tensor>) -> Result<(), String> {
-    let expected = expected_tensors(cfg);
-    for (name, shape) in &expected {
-        let t = weights
-            .get(name)
-            .ok_or_else(|| format!("missing tensor '{name}'"))?;
-        if t.dims() != shape.as_slice() {
-            return Err(format!(
-                "tensor '{name}' has shape {:?}, expected {shape:?}",
-                t.dims()
-            ));
-        }
-    }
-    if weights.len() != expected.len() {
-        let known: std::collections::HashSet<&str> =
-            expected.iter().map(|(n, _)| n.as_str()).collect();
-        let mut extra: Vec<&String> = weights
-            .keys()
-            .filter(|k| !known.contains(k.as_str()))
-            .collect();
-        extra.sort();
-        if let Some(e) = extra.first() {
-            return Err(format!("unexpected tensor '{e}' for this configuration"));
-        }
-    }
-    Ok(())
-}
+pub use crate::loaded::{check_weights, expected_tensors, LoadedModel};
 
 fn file_err(file: &Path, msg: impl Into<String>) -> ModelError {
     ModelError::File {
@@ -507,7 +466,7 @@ pub fn load_hf_folder(dir: &Path, device: &Device) -> Result<LoadedModel, ModelE
     if config.tie_word_embeddings {
         weights.remove("lm_head.weight");
     }
-    check_weights(&config, &weights).map_err(|m| file_err(&weights_file, m))?;
+    check_weights(&config, &weights).map_err(|m| file_err(&weights_file, m.to_string()))?;
 
     let tok_path = dir.join("tokenizer.json");
     let tok_text = std::fs::read_to_string(&tok_path)

@@ -19,6 +19,7 @@ pub mod tiny_gpt;
 pub mod chat;
 pub mod gguf;
 pub mod hf;
+pub mod loaded;
 pub mod tokenizer;
 
 // Llama / Qwen2 models and what runs them.
@@ -35,7 +36,8 @@ pub mod testing;
 pub use chat::{render_chat, ChatMessage};
 pub use config::{Arch, Llama3RopeScaling, ModelConfig};
 pub use gguf::load_gguf;
-pub use hf::{load_hf_folder, save_hf_folder, LoadedModel};
+pub use hf::{load_hf_folder, save_hf_folder};
+pub use loaded::{check_weights, LoadedModel, WeightMismatch};
 pub use tokenizer::Tokenizer;
 
 pub use layers::{expected_tensors, random_weights, tune_allocator, CausalLm, Mode};

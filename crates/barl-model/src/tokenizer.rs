@@ -14,6 +14,8 @@
 //! Tokens typed control (3) become special added tokens and user-defined ones (4)
 //! plain added tokens, so both are matched whole in the input text.
 
+use std::path::PathBuf;
+
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::normalizers::unicode::NFC;
@@ -24,8 +26,30 @@ use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
 
-use crate::gguf::GgufFile;
 use crate::ModelError;
+
+/// What a GGUF file says about its tokenizer (the `tokenizer.ggml.*` keys), as
+/// [`crate::gguf::GgufFile::vocab`] reads it; [`Tokenizer::from_gguf_vocab`]
+/// builds the tokenizer. Kept apart so this file does not depend on the GGUF
+/// reader.
+#[derive(Clone, Debug, Default)]
+pub struct GgufVocab<'a> {
+    /// The file, for error messages.
+    pub file: PathBuf,
+    /// `tokenizer.ggml.model` ("(absent)" when missing).
+    pub model: String,
+    pub tokens: &'a [String],
+    pub merges: &'a [String],
+    /// `tokenizer.ggml.token_type`, when present.
+    pub token_types: Option<Vec<i64>>,
+    /// `tokenizer.ggml.pre` ("default" when missing).
+    pub pre: String,
+    pub bos: Option<usize>,
+    pub eos: Option<usize>,
+    pub pad: Option<usize>,
+    pub add_bos: bool,
+    pub add_eos: bool,
+}
 
 /// Llama 3's pre-tokenizer split (digits in runs of up to three).
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -110,38 +134,24 @@ impl Tokenizer {
         }
     }
 
-    /// Builds the tokenizer a GGUF file describes (`tokenizer.ggml.*` keys).
-    pub fn from_gguf(g: &GgufFile) -> Result<Self, ModelError> {
+    /// Builds the tokenizer a GGUF file describes (its `tokenizer.ggml.*` keys,
+    /// read by [`crate::gguf::GgufFile::vocab`]).
+    pub fn from_gguf_vocab(v: &GgufVocab) -> Result<Self, ModelError> {
         let err = |msg: String| ModelError::File {
-            file: g.path.clone(),
+            file: v.file.clone(),
             msg,
         };
-        let model = g.opt_str("tokenizer.ggml.model")?.unwrap_or("(absent)");
-        if model != "gpt2" {
+        if v.model != "gpt2" {
             return Err(err(format!(
-                "metadata key 'tokenizer.ggml.model' is '{model}'; only byte-level BPE ('gpt2') is supported"
+                "metadata key 'tokenizer.ggml.model' is '{}'; only byte-level BPE ('gpt2') is supported",
+                v.model
             )));
         }
-        let tokens = g
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.as_array())
-            .and_then(|a| a.as_strs())
-            .ok_or_else(|| {
-                err("metadata key 'tokenizer.ggml.tokens' missing or not a string array".into())
-            })?;
-        let merges = g
-            .get("tokenizer.ggml.merges")
-            .and_then(|v| v.as_array())
-            .and_then(|a| a.as_strs())
-            .ok_or_else(|| {
-                err("metadata key 'tokenizer.ggml.merges' missing or not a string array".into())
-            })?;
-        let token_types = match g.get("tokenizer.ggml.token_type") {
-            None => vec![1; tokens.len()],
-            Some(v) => v.as_array().and_then(|a| a.to_i64s()).ok_or_else(|| {
-                err("metadata key 'tokenizer.ggml.token_type' should be an integer array".into())
-            })?,
-        };
+        let (tokens, merges) = (v.tokens, v.merges);
+        let token_types = v
+            .token_types
+            .clone()
+            .unwrap_or_else(|| vec![1; tokens.len()]);
         if token_types.len() != tokens.len() {
             return Err(err(format!(
                 "metadata key 'tokenizer.ggml.token_type' has {} entries but there are {} tokens",
@@ -175,7 +185,7 @@ impl Tokenizer {
             merge_pairs.push((a.to_string(), b.to_string()));
         }
 
-        let pre = g.opt_str("tokenizer.ggml.pre")?.unwrap_or("default");
+        let pre = v.pre.as_str();
         let byte_level = |use_regex: bool| ByteLevel::new(false, true, use_regex);
         let split = |re: &str| -> Result<PreTokenizerWrapper, ModelError> {
             let s = Split::new(
@@ -230,8 +240,8 @@ impl Tokenizer {
             .collect();
         inner.add_tokens(user).map_err(tok_err)?;
 
-        let id = |key: &str| -> Result<Option<u32>, ModelError> {
-            match g.opt_usize(key)? {
+        let id = |key: &str, value: Option<usize>| -> Result<Option<u32>, ModelError> {
+            match value {
                 None => Ok(None),
                 Some(i) if i < tokens.len() => Ok(Some(i as u32)),
                 Some(i) => Err(err(format!(
@@ -240,19 +250,10 @@ impl Tokenizer {
                 ))),
             }
         };
-        let bos = id("tokenizer.ggml.bos_token_id")?;
-        let eos = id("tokenizer.ggml.eos_token_id")?;
-        let pad = id("tokenizer.ggml.padding_token_id")?;
-        let flag = |key: &str| -> Result<bool, ModelError> {
-            match g.get(key) {
-                None => Ok(false),
-                Some(v) => v
-                    .as_bool()
-                    .ok_or_else(|| err(format!("metadata key '{key}' should be a bool"))),
-            }
-        };
-        let add_bos = flag("tokenizer.ggml.add_bos_token")?;
-        let add_eos = flag("tokenizer.ggml.add_eos_token")?;
+        let bos = id("tokenizer.ggml.bos_token_id", v.bos)?;
+        let eos = id("tokenizer.ggml.eos_token_id", v.eos)?;
+        let pad = id("tokenizer.ggml.padding_token_id", v.pad)?;
+        let (add_bos, add_eos) = (v.add_bos, v.add_eos);
         // The post-processor: `[bos] $A [eos]` as the add_*_token flags say.
         let mut single = Vec::new();
         let mut specials = Vec::new();
