@@ -42,8 +42,8 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let usage = |m: String| anyhow::Error::from(UsageError(m));
     if args.list_presets {
-        for (name, about) in PRESETS {
-            println!("preset:{name:<28} {about}");
+        for p in PRESETS {
+            println!("preset:{:<28} {}", p.name, p.about);
         }
         return Ok(());
     }
