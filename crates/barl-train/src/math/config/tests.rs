@@ -50,7 +50,10 @@ fn every_preset_file_is_listed() {
     for entry in std::fs::read_dir(&dir).expect("presets folder") {
         let path = entry.expect("presets entry").path();
         let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
-        assert!(PRESETS.iter().any(|p| p.name == name), "{name} not in PRESETS");
+        assert!(
+            PRESETS.iter().any(|p| p.name == name),
+            "{name} not in PRESETS"
+        );
         let on_disk = std::fs::read_to_string(&path).expect("read preset");
         assert_eq!(preset_text(name), Some(on_disk.as_str()));
         files += 1;

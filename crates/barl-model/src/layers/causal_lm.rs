@@ -1,0 +1,58 @@
+//! The `CausalLm` trait the sampler, scorers and trainers run on.
+
+use super::kv_cache::KvCache;
+use super::ops::Mode;
+use crate::{ModelConfig, ModelError};
+use candle_core::{Device, Tensor, Var};
+use std::collections::HashMap;
+
+/// A causal language model the sampler and scorers can run.
+pub trait CausalLm {
+    /// The hyper-parameters.
+    fn config(&self) -> &ModelConfig;
+
+    /// The device the weights live on.
+    fn device(&self) -> &Device;
+
+    /// Final-normed hidden states `(B, T, hidden)` for `tokens` `(B, T)` (u32)
+    /// that follow the columns held in `cache`, which is extended in place.
+    /// Without a cache the batch must be right-padded (or unpadded). A cache
+    /// may only be used with [`Mode::Infer`].
+    fn hidden(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor, ModelError>;
+
+    /// Output logits `(..., vocab)` for hidden states `(..., hidden)`.
+    fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError>;
+
+    /// Trainable variables under their Hugging Face names, in a fixed order.
+    fn named_vars(&self) -> &[(String, Var)];
+
+    /// Logits `(B, T, vocab)` at every position.
+    fn forward(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor, ModelError> {
+        let h = self.hidden(tokens, cache, mode)?;
+        self.logits(&h, mode)
+    }
+
+    /// The trainable variables (for an optimiser), in [`CausalLm::named_vars`] order.
+    fn vars(&self) -> Vec<Var> {
+        self.named_vars().iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// A snapshot of the weights under Hugging Face names (for saving). A tied
+    /// output head has no `lm_head.weight` entry.
+    fn to_weights(&self) -> Result<HashMap<String, Tensor>, ModelError> {
+        self.named_vars()
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().copy()?)))
+            .collect()
+    }
+}
