@@ -1,14 +1,8 @@
 //! `barl analyze reflections` through the binary, on a two-line fixture.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{assert_ok, barl, scratch};
 
 #[test]
 fn analyze_reflections_end_to_end() {
@@ -27,16 +21,12 @@ fn analyze_reflections_end_to_end() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_barl"))
+    let out = barl()
         .args(["analyze", "reflections", "--json"])
         .arg(&file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stats = &v["files"][0]["stats"];
     // 1 of 2 responses reflects; it is correct, the other is not.
@@ -47,7 +37,7 @@ fn analyze_reflections_end_to_end() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("partial last line"));
 
     // A missing file: exit code 1 and its path in the one-line error.
-    let out = Command::new(env!("CARGO_BIN_EXE_barl"))
+    let out = barl()
         .args(["analyze", "reflections"])
         .arg(dir.join("missing.jsonl"))
         .output()

@@ -3,38 +3,11 @@
 //! (path in `BARL_SMOLLM2`); without it, it skips with a note unless
 //! `BARL_REQUIRE_DATA=1`, where a missing model fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn barl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_barl"))
-}
+use common::{assert_ok, barl, env_path, scratch, stderr};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn required() -> bool {
-    std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1")
-}
-
-/// The path in `var`, if it names an existing file.
-fn env_path(var: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(var)
-        .map(PathBuf::from)
-        .filter(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            !required(),
-            "{var} is not set to an existing path and BARL_REQUIRE_DATA=1"
-        );
-        eprintln!("skipping: {var} not set to an existing path");
-    }
-    found
-}
+use std::path::Path;
 
 /// One eval record line with the given verdicts and token counts.
 fn record(id: &str, prompt: &str, gold: &str, rows: &[(&str, bool, usize)]) -> String {
@@ -55,15 +28,6 @@ fn record(id: &str, prompt: &str, gold: &str, rows: &[(&str, bool, usize)]) -> S
 fn write_lines(path: &Path, lines: &[String]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn close(a: &serde_json::Value, b: f64) -> bool {
@@ -138,7 +102,7 @@ fn efficiency_table_plot_and_json_by_hand() {
         .arg(&svg)
         .output()
         .unwrap();
-    let table = ok(&out);
+    let table = assert_ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("2 to 4 responses"), "{stderr}");
 
@@ -184,7 +148,7 @@ fn efficiency_table_plot_and_json_by_hand() {
         .arg(&svg)
         .output()
         .unwrap();
-    ok(&out);
+    assert_ok(&out);
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("total generated tokens") && !text.contains("log scale"));
 
@@ -197,7 +161,7 @@ fn efficiency_table_plot_and_json_by_hand() {
         .arg(&png)
         .output()
         .unwrap();
-    let table = ok(&out);
+    let table = assert_ok(&out);
     assert!(table.contains("GRPO") && table.contains("BARL"), "{table}");
     let img = image::open(&png).unwrap();
     assert_eq!((img.width(), img.height()), (640, 480));
@@ -213,21 +177,20 @@ fn efficiency_errors_are_clear() {
             .output()
             .unwrap()
     };
-    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
 
     let missing = dir.join("missing.jsonl");
     let out = run(&[missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(err(&out).contains("missing.jsonl"), "{}", err(&out));
+    assert!(stderr(&out).contains("missing.jsonl"), "{}", stderr(&out));
 
     let empty = dir.join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
     let out = run(&[empty.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        err(&out).contains("empty.jsonl: no records"),
+        stderr(&out).contains("empty.jsonl: no records"),
         "{}",
-        err(&out)
+        stderr(&out)
     );
 
     let good = dir.join("good.jsonl");
@@ -235,22 +198,22 @@ fn efficiency_errors_are_clear() {
     let out = run(&["--labels", "a,b", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        err(&out).contains("--labels: 2 label(s) for 1 file(s)"),
+        stderr(&out).contains("--labels: 2 label(s) for 1 file(s)"),
         "{}",
-        err(&out)
+        stderr(&out)
     );
     let out = run(&["--out", "plot.pdf", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(err(&out).contains(".svg or .png"), "{}", err(&out));
+    assert!(stderr(&out).contains(".svg or .png"), "{}", stderr(&out));
     // A record with no responses.
     let none = dir.join("none.jsonl");
     write_lines(&none, &[record("p9", "q", "1", &[])]);
     let out = run(&[none.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        err(&out).contains("problem p9 has no responses"),
+        stderr(&out).contains("problem p9 has no responses"),
         "{}",
-        err(&out)
+        stderr(&out)
     );
 }
 
@@ -314,7 +277,7 @@ fn value_on_smollm2_favours_the_correct_response() {
         .arg(&file)
         .output()
         .unwrap();
-    let table = ok(&out);
+    let table = assert_ok(&out);
     assert!(
         table.contains("p*(K)") && table.contains("incorrect"),
         "{table}"

@@ -1,19 +1,8 @@
 //! End-to-end tests of the `barl` binary.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn barl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_barl"))
-}
-
-/// A fresh scratch folder under the target directory.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{assert_ok, barl, scratch};
 
 /// Small settings so a run takes about a second.
 const TINY: &[&str] = &[
@@ -111,11 +100,7 @@ fn a_run_writes_its_folder_and_repeats_exactly() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
         stdout
     };
     let stdout = run("a");
@@ -188,11 +173,7 @@ fn a_run_writes_its_folder_and_repeats_exactly() {
         .arg(dir.join("b"))
         .output()
         .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert_ok(&again);
     assert_eq!(
         std::fs::read(a.join("summary.json")).unwrap(),
         std::fs::read(dir.join("b/summary.json")).unwrap()

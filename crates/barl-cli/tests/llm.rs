@@ -3,37 +3,9 @@
 //! (`BARL_DATA_DIR`). Without them the tests skip with a note, unless
 //! `BARL_REQUIRE_DATA=1`, where a missing file fails.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn barl() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_barl"))
-}
-
-fn required() -> bool {
-    std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1")
-}
-
-/// The path in `var`, if it names an existing file or folder.
-fn env_path(var: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(var)
-        .map(PathBuf::from)
-        .filter(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            !required(),
-            "{var} is not set to an existing path and BARL_REQUIRE_DATA=1"
-        );
-        eprintln!("skipping: {var} not set to an existing path");
-    }
-    found
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use common::{assert_ok, barl, env_path, scratch};
 
 #[test]
 fn generate_answers_the_capital_of_france() {
@@ -47,11 +19,7 @@ fn generate_answers_the_capital_of_france() {
         .arg(&model)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Paris"), "greedy answer: {text}");
 }

@@ -1,22 +1,15 @@
 //! `barl report RUN_DIR` through the binary, on a hand-written run folder.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{assert_ok, barl, scratch};
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Output;
 
 fn barl_report(run_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_barl"))
-        .arg("report")
-        .arg(run_dir)
-        .output()
-        .unwrap()
+    barl().arg("report").arg(run_dir).output().unwrap()
 }
 
 /// The text of the first `<td class=...>` after `data-key="KEY"` in the page.
@@ -63,11 +56,7 @@ fn report_of_a_run_folder() {
     std::fs::write(dir.join("config.toml"), CONFIG).unwrap();
 
     let out = barl_report(&dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let html_path = dir.join("report.html");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -171,11 +160,7 @@ fn report_without_metrics_lines_has_no_plots() {
     let dir = scratch("report-empty");
     std::fs::write(dir.join("metrics.jsonl"), "\n{oops\n").unwrap();
     let out = barl_report(&dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert_eq!(cell(&html, "steps"), "0");
     assert!(images(&html).is_empty());

@@ -95,3 +95,30 @@ pub fn fresh_temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("the temporary folder is writable");
     d
 }
+
+/// The largest `|a - b|` over all elements (shapes must match).
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let diff = (a - b).and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>());
+    diff.expect("tensors of the same shape and dtype f32")
+}
+
+/// Asserts every `(name, var)` got a finite, non-zero gradient in `grads`: the
+/// check that no op on the training path silently drops the backward.
+pub fn assert_every_var_has_a_gradient<'a>(
+    grads: &candle_core::backprop::GradStore,
+    vars: impl IntoIterator<Item = (&'a str, &'a candle_core::Var)>,
+) {
+    for (name, v) in vars {
+        let g = grads
+            .get(v.as_tensor())
+            .unwrap_or_else(|| panic!("{name}: no gradient"));
+        let norm = g
+            .sqr()
+            .and_then(|s| s.sum_all()?.to_scalar::<f32>())
+            .expect("an f32 gradient");
+        assert!(
+            norm > 0.0 && norm.is_finite(),
+            "{name}: gradient norm {norm}"
+        );
+    }
+}

@@ -475,22 +475,8 @@ mod tests {
         let grads = loss.backward().unwrap();
         let names = m.var_names();
         assert_eq!(names.len(), m.vars().len());
-        for (v, name) in m.vars().iter().zip(names) {
-            let g = grads
-                .get(v.as_tensor())
-                .unwrap_or_else(|| panic!("{name}: no gradient"));
-            let norm = g
-                .sqr()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(
-                norm > 0.0 && norm.is_finite(),
-                "{name}: gradient norm {norm}"
-            );
-        }
+        let named = names.iter().map(|n| n.as_str()).zip(m.vars());
+        crate::testing::assert_every_var_has_a_gradient(&grads, named);
     }
 
     #[test]

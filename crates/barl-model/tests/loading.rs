@@ -13,6 +13,7 @@ use barl_model::gguf::{
     dequantize, hf_tensor_name, unpermute_qk, GgmlType, GgufArray, GgufFile, GgufValue,
 };
 use barl_model::hf::{expected_tensors, save_hf_folder_as};
+use barl_model::testing::max_abs_diff;
 use barl_model::{
     load_gguf, load_hf_folder, save_hf_folder, Arch, Llama3RopeScaling, ModelConfig, ModelError,
 };
@@ -1229,16 +1230,7 @@ fn smollm2_config_and_every_tensor_match_candle() {
             ours = llama_cpp_permute(&ours, 3);
         }
         assert_eq!(ours.dims(), theirs.dims(), "{name}");
-        let diff = (ours - &theirs)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(&ours, &theirs);
         assert_eq!(diff, 0.0, "{name}");
         compared += 1;
     }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use barl_model::layers::KvCache;
+use barl_model::testing::{assert_every_var_has_a_gradient, max_abs_diff as max_diff};
 use barl_model::{
     random_weights, sample, score, score_no_grad, AnyModel, Arch, CausalLm, FinishReason, Llama,
     Llama3RopeScaling, LogProbKind, Mode, ModelConfig, PrefixScorer, Qwen2, SampleConfig,
@@ -63,19 +64,6 @@ fn ids(len: usize, seed: u64, vocab: u32) -> Vec<u32> {
 
 fn row(t: &[u32]) -> Tensor {
     Tensor::from_vec(t.to_vec(), (1, t.len()), &DEV).unwrap()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 /// Our last-position logits `(vocab)` of one unbatched sequence.
@@ -373,20 +361,7 @@ fn every_variable_gets_a_gradient_through_scoring() {
         assert_eq!(names.len(), barl_model::expected_tensors(&c).len());
         assert_eq!(names.contains(&"lm_head.weight"), !c.tie_word_embeddings);
         for (name, v) in m.named_vars() {
-            let g = grads
-                .get(v.as_tensor())
-                .unwrap_or_else(|| panic!("{name}: no gradient"));
-            let norm = g
-                .sqr()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(
-                norm > 0.0 && norm.is_finite(),
-                "{name}: gradient norm {norm}"
-            );
+            assert_every_var_has_a_gradient(&grads, [(name.as_str(), v)]);
         }
     }
 }

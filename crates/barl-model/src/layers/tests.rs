@@ -8,19 +8,7 @@ use crate::softmax_last;
 use super::attention::*;
 use super::ops::*;
 use super::rotary::*;
-
-fn close(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use crate::testing::max_abs_diff as close;
 
 #[test]
 fn rms_norm_and_rotary_fused_match_written_out() {

@@ -11,49 +11,28 @@ pub struct Preset {
     pub text: &'static str,
 }
 
+/// `name: "about"` rows to [`Preset`]s, the text read from `presets/<name>.toml`.
+macro_rules! presets {
+    ($($name:literal: $about:literal,)*) => {
+        &[$(Preset {
+            name: $name,
+            about: $about,
+            text: include_str!(concat!("../../../presets/", $name, ".toml")),
+        },)*]
+    };
+}
+
 /// Every built-in preset.
-pub const PRESETS: &[Preset] = &[
-    Preset {
-        name: "paper",
-        about: "BARL with the paper's math settings (spec section 9) on MATH train; set model=PATH",
-        text: include_str!("../../../presets/paper.toml"),
-    },
-    Preset {
-        name: "paper-grpo",
-        about: "`paper` with the GRPO (Markovian RL) baseline",
-        text: include_str!("../../../presets/paper-grpo.toml"),
-    },
-    Preset {
-        name: "paper-progress",
-        about: "`paper` with the Progress baseline",
-        text: include_str!("../../../presets/paper-progress.toml"),
-    },
-    Preset {
-        name: "paper-length-constrained",
-        about: "`paper-grpo` with responses capped at 32 tokens",
-        text: include_str!("../../../presets/paper-length-constrained.toml"),
-    },
-    Preset {
-        name: "cpu-arith-grpo",
-        about: "GRPO on generated arithmetic: a small CPU run for SmolLM2-135M-Instruct",
-        text: include_str!("../../../presets/cpu-arith-grpo.toml"),
-    },
-    Preset {
-        name: "cpu-arith-progress",
-        about: "Progress on generated arithmetic: a small CPU run for SmolLM2-135M-Instruct",
-        text: include_str!("../../../presets/cpu-arith-progress.toml"),
-    },
-    Preset {
-        name: "cpu-arith-barl",
-        about: "BARL on generated arithmetic: a small CPU run for SmolLM2-135M-Instruct",
-        text: include_str!("../../../presets/cpu-arith-barl.toml"),
-    },
-    Preset {
-        name: "tiny-test",
-        about: "six tiny steps, for tests with a randomly initialised model",
-        text: include_str!("../../../presets/tiny-test.toml"),
-    },
-];
+pub const PRESETS: &[Preset] = presets! {
+    "paper": "BARL with the paper's math settings (spec section 9) on MATH train; set model=PATH",
+    "paper-grpo": "`paper` with the GRPO (Markovian RL) baseline",
+    "paper-progress": "`paper` with the Progress baseline",
+    "paper-length-constrained": "`paper-grpo` with responses capped at 32 tokens",
+    "cpu-arith-grpo": "GRPO on generated arithmetic: a small CPU run for SmolLM2-135M-Instruct",
+    "cpu-arith-progress": "Progress on generated arithmetic: a small CPU run for SmolLM2-135M-Instruct",
+    "cpu-arith-barl": "BARL on generated arithmetic: a small CPU run for SmolLM2-135M-Instruct",
+    "tiny-test": "six tiny steps, for tests with a randomly initialised model",
+};
 
 /// The TOML text of a built-in preset (see [`PRESETS`]).
 pub fn preset_text(name: &str) -> Option<&'static str> {
