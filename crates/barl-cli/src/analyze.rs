@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use barl_math::evalfile::read_eval_file;
+use barl_math::evalfile::{read_eval_file, EvalFile};
 use barl_math::reflect::{ReflectionCounter, DEFAULT_PHRASES};
 use barl_report::reflections::{render_table, FileColumn, ReflectionsReport};
 use clap::{Args, Subcommand};
@@ -76,6 +76,19 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     }
 }
 
+/// Reads an eval output file; a partial last line (an interrupted run) is
+/// dropped with a note.
+pub(crate) fn read_noting_partial(path: &std::path::Path) -> Result<EvalFile> {
+    let parsed = read_eval_file(path)?;
+    if parsed.partial_tail {
+        eprintln!(
+            "note: {}: ignored a partial last line (interrupted run)",
+            path.display()
+        );
+    }
+    Ok(parsed)
+}
+
 fn reflections(args: &ReflectionsArgs, out: &mut dyn Write) -> Result<()> {
     let counter = match &args.phrases {
         Some(list) => {
@@ -91,13 +104,7 @@ fn reflections(args: &ReflectionsArgs, out: &mut dyn Write) -> Result<()> {
     };
     let mut files = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let parsed = read_eval_file(path)?;
-        if parsed.partial_tail {
-            eprintln!(
-                "note: {}: ignored a partial last line (interrupted run)",
-                path.display()
-            );
-        }
+        let parsed = read_noting_partial(path)?;
         let records: Vec<_> = parsed
             .records
             .iter()

@@ -204,14 +204,8 @@ pub fn progress_values(truth: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::assert_close;
     use proptest::prelude::*;
-
-    fn assert_close(got: &[f32], want: &[f32], tol: f32) {
-        assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
-        for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= tol, "got {got:?}, want {want:?}");
-        }
-    }
 
     /// Two hypotheses, steps k = 0, 1, 2 (K = 2), used by several tests.
     /// Hypothesis 0 predicts reward 1 for the step into k = 1 but 0 is observed.

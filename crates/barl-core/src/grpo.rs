@@ -111,14 +111,8 @@ impl GroupStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::assert_close;
     use proptest::prelude::*;
-
-    fn assert_close(got: &[f32], want: &[f32], tol: f32) {
-        assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
-        for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= tol, "got {got:?}, want {want:?}");
-        }
-    }
 
     #[test]
     fn two_groups_non_contiguous() {

@@ -38,3 +38,15 @@ pub use error::{CoreError, Result};
 pub use grpo::group_normalized_advantages;
 pub use passk::pass_at_k;
 pub use ppo::{aggregate_loss, kl_penalty, ppo_clip_loss, KlEstimator, LossAggMode, PpoLoss};
+
+/// Assertions the unit tests share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// Element-wise `|got - want| <= tol`, same length.
+    pub fn assert_close(got: &[f32], want: &[f32], tol: f32) {
+        assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= tol, "got {got:?}, want {want:?}");
+        }
+    }
+}

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::read_noting_partial;
 use anyhow::{Context, Result};
-use barl_math::evalfile::read_eval_file;
 use barl_report::efficiency::{
     default_labels, efficiency_curve, plot_efficiency, plot_kind, EfficiencyCurve,
 };
@@ -51,13 +51,7 @@ pub fn efficiency(args: &EfficiencyArgs, out: &mut dyn Write) -> Result<()> {
     }
     let mut curves = Vec::with_capacity(args.files.len());
     for (path, label) in args.files.iter().zip(labels) {
-        let parsed = read_eval_file(path)?;
-        if parsed.partial_tail {
-            eprintln!(
-                "note: {}: ignored a partial last line (interrupted run)",
-                path.display()
-            );
-        }
+        let parsed = read_noting_partial(path)?;
         let points = efficiency_curve(path, &parsed.records)?;
         let sizes = parsed.records.iter().map(|r| r.responses.len());
         let (n_min, n_max) = (sizes.clone().min().unwrap_or(0), sizes.max().unwrap_or(0));

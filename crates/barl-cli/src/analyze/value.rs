@@ -20,9 +20,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::read_noting_partial;
 use anyhow::{Context, Result};
 use barl_core::math_bayesian_values;
-use barl_math::evalfile::read_eval_file;
 use barl_math::grader::grader_by_name;
 use barl_report::value::{render_table, FileValues, ResponseValues, ValueSums};
 use barl_train::math::hypotheses::build_hypotheses;
@@ -116,13 +116,7 @@ pub fn value(args: &ValueArgs, out: &mut dyn Write) -> Result<()> {
     // Read every file first: a bad one fails before the model loads.
     let mut inputs = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let parsed = read_eval_file(path)?;
-        if parsed.partial_tail {
-            eprintln!(
-                "note: {}: ignored a partial last line (interrupted run)",
-                path.display()
-            );
-        }
+        let parsed = read_noting_partial(path)?;
         let mut records = parsed.records;
         if records.is_empty() {
             return Err(UsageError(format!("{}: no records", path.display())).into());
