@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::trainer::{train_one, Method, RunResult, StepMetrics, SyntheticConfig};
+use super::config::{Method, SyntheticConfig};
+use super::trainer::{train_one, RunResult, StepMetrics};
 use crate::TrainError;
 
 /// Trains every (method, seed) pair on up to `jobs` threads. Results come back

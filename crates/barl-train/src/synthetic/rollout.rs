@@ -389,6 +389,42 @@ pub fn probe_probs(
     Ok(out)
 }
 
+/// The branch rollouts of a step: for each prompt, the first `per_prompt`
+/// episodes that succeeded with an attempt to spare, each paired with a world
+/// drawn uniformly from the hypotheses it has not tried (the posterior given
+/// that every tried string, the true answer included, failed).
+pub fn branch_picks(
+    task: &TaskConfig,
+    episodes: &Episodes,
+    hyps: &[Vec<u32>],
+    per_prompt: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(usize, Vec<u32>)> {
+    let mut taken: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut picks = Vec::new();
+    for e in 0..episodes.len() {
+        let n = episodes.n_attempts[e];
+        if !episodes.success[e] || n >= task.max_attempts {
+            continue;
+        }
+        let count = taken.entry(episodes.prompts[e]).or_default();
+        if *count >= per_prompt {
+            continue;
+        }
+        let tried: Vec<&[u32]> = (0..n).map(|k| episodes.attempt(task, e, k)).collect();
+        let open: Vec<&Vec<u32>> = hyps
+            .iter()
+            .filter(|h| !tried.contains(&h.as_slice()))
+            .collect();
+        if open.is_empty() {
+            continue;
+        }
+        *count += 1;
+        picks.push((e, open[rng.gen_range(0..open.len())].clone()));
+    }
+    picks
+}
+
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)] // episodes, steps and symbols are read by index
 mod tests {
