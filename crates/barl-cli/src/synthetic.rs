@@ -11,6 +11,7 @@ use barl_train::synthetic::task::hypotheses;
 use barl_train::synthetic::{
     run_experiment, summarize, BarlBaseline, Credence, Method, Prior, SyntheticConfig,
 };
+use barl_train::tomlconf::{from_toml_with, to_table};
 use barl_train::TrainError;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -19,10 +20,16 @@ use crate::runs::{first_free, write_atomic};
 use crate::UsageError;
 use barl_report::synthetic::{metrics_lines, plot_runs, summary_table};
 
-/// Options of `barl synthetic`. Every training option defaults to the value in
-/// `--config` if given, else to the built-in default shown in brackets.
+/// Options of `barl synthetic`. The settings are the TOML keys of a run's
+/// `config.toml` (`methods`, `seeds`, `run.*`), read as `barl train` reads
+/// its config: the built-in defaults, then `--config`, then `KEY=VALUE`
+/// overrides, then the flags below (shorthands for the common keys; each
+/// shows its built-in default in brackets).
 #[derive(Args, Debug, Default)]
 pub struct SyntheticArgs {
+    /// Overrides of config keys, key=value; dotted keys reach into tables
+    /// (run.beta=10 run.task.alphabet_size=4 'seeds=[0,1,2]')
+    overrides: Vec<String>,
     /// Methods to train, comma-separated: grpo (Markovian RL), barl (BARL over all
     /// V^L strings), barl-prior (BARL over the V repeated strings) [all three]
     #[arg(long, value_delimiter = ',')]
@@ -172,23 +179,20 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 impl SyntheticArgs {
-    /// The resolved configuration: built-in defaults, then `--config`, then flags.
+    /// The resolved configuration: built-in defaults, then `--config`, then
+    /// the `KEY=VALUE` overrides, then flags.
     fn resolve(&self) -> Result<RunFile> {
-        let mut file = match &self.config {
-            Some(path) => {
-                let text = fs::read_to_string(path)
-                    .map_err(|e| usage(format!("--config {}: {e}", path.display())))?;
-                toml::from_str::<RunFile>(&text).map_err(|e| {
-                    let msg = e.message().to_string();
-                    let line = e
-                        .span()
-                        .map(|s| text[..s.start].lines().count().max(1))
-                        .map_or(String::new(), |l| format!(" line {l}:"));
-                    usage(format!("--config {}:{line} {msg}", path.display()))
-                })?
-            }
-            None => RunFile::default(),
+        let (text, origin) = match &self.config {
+            Some(path) => (
+                fs::read_to_string(path)
+                    .map_err(|e| usage(format!("--config {}: {e}", path.display())))?,
+                path.display().to_string(),
+            ),
+            None => (String::new(), "defaults".to_string()),
         };
+        let schema = to_table(&RunFile::default());
+        let mut file: RunFile = from_toml_with(&text, &origin, &self.overrides, &schema)
+            .map_err(|e| usage(e.to_string()))?;
         if let Some(ms) = &self.methods {
             let mut methods = Vec::new();
             for m in ms {

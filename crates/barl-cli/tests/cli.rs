@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_ok, barl, scratch};
+use common::{assert_ok, barl, scratch, stderr};
 
 /// Small settings so a run takes about a second.
 const TINY: &[&str] = &[
@@ -87,6 +87,41 @@ fn bad_config_key_names_the_file_line_and_key() {
         stderr.contains("run.toml") && stderr.contains("bogus"),
         "{stderr}"
     );
+}
+
+#[test]
+fn key_value_overrides_follow_the_train_rules_and_flags_win() {
+    let dir = scratch("overrides");
+    let out = barl()
+        .args(["synthetic", "--methods", "grpo", "--seeds", "4", "--out"])
+        .arg(dir.join("r"))
+        .args(TINY)
+        .args(["run.beta=7.5", "seeds=[3]", "run.task.train_prompts=[1]"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let cfg: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("r/config.toml")).unwrap()).unwrap();
+    assert_eq!(cfg["run"]["beta"].as_float(), Some(7.5));
+    assert_eq!(
+        cfg["run"]["task"]["train_prompts"],
+        toml::Value::from(vec![1])
+    );
+    // --seeds is applied after the override.
+    assert_eq!(cfg["seeds"], toml::Value::from(vec![4]));
+    // Unknown and ill-typed keys are named, with the source and a hint.
+    for (arg, want) in [
+        (
+            "run.stepz=3",
+            "unknown key `run.stepz`; did you mean `steps`?",
+        ),
+        ("run.steps=many", "bad value for `run.steps`"),
+        ("steps", "bad override `steps`: expected KEY=VALUE"),
+    ] {
+        let out = barl().args(["synthetic", arg]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        assert!(stderr(&out).contains(want), "{arg}: {}", stderr(&out));
+    }
 }
 
 #[test]

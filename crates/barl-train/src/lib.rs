@@ -8,6 +8,7 @@ pub mod files;
 pub mod math;
 pub mod optim;
 pub mod synthetic;
+pub mod tomlconf;
 
 /// What can go wrong while training.
 #[derive(Debug, thiserror::Error)]

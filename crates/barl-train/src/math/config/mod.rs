@@ -10,10 +10,10 @@ use barl_math::prompt::PromptStyle;
 use serde::{Deserialize, Serialize};
 use toml::Table;
 
-mod overrides;
 mod presets;
 
-use overrides::{apply_override, schema, syntax_error, table_to_config};
+pub use crate::tomlconf::ConfigError;
+use crate::tomlconf::{from_toml_with, to_table};
 pub use presets::{preset_text, Preset, PRESETS};
 
 /// Where problems come from.
@@ -203,46 +203,15 @@ impl Default for TrainConfig {
     }
 }
 
-/// How errors name the `KEY=VALUE` overrides.
-const COMMAND_LINE: &str = "command line";
-
-/// Why a configuration was refused. Each message is one line naming the file
-/// (or `command line`) and the key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {}: {source}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{origin}: TOML syntax error at line {line}, column {column}: {message}")]
-    Syntax {
-        origin: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{origin}: unknown key `{key}`{hint}")]
-    UnknownKey {
-        origin: String,
-        key: String,
-        /// `"; did you mean `...`?"` or empty.
-        hint: String,
-    },
-    #[error("{origin}: bad value for `{key}`: {message}")]
-    BadValue {
-        origin: String,
-        key: String,
-        message: String,
-    },
-    #[error("bad override `{arg}`: {reason}")]
-    BadOverride { arg: String, reason: String },
-    #[error("unknown preset `{name}`; known presets: {known}")]
-    UnknownPreset { name: String, known: String },
-    /// A value that has the right type but breaks a constraint ([`TrainConfig::validate`]).
-    #[error("{key}: {message}")]
-    Invalid { key: String, message: String },
+/// What a key must match to be known: the defaults as a TOML table, with one
+/// default entry in `eval_data` standing for all its entries.
+fn schema() -> Table {
+    let mut table = to_table(&TrainConfig::default());
+    table.insert(
+        "eval_data".into(),
+        toml::Value::Array(vec![toml::Value::Table(to_table(&DataSpec::default()))]),
+    );
+    table
 }
 
 impl TrainConfig {
@@ -250,11 +219,8 @@ impl TrainConfig {
     /// [`PRESETS`]), `None` for the defaults; then applies each `KEY=VALUE`
     /// override in order. Keys missing from the file keep their defaults.
     ///
-    /// Keys inside tables are dotted (`train_data.arith.max_operand=20`), entries
-    /// of `eval_data` numbered from 0 (`eval_data.1.count=50`). A value is read as
-    /// TOML (`adam_betas=[0.9,0.99]`, `seed=3`, `instruction="..."`); one that is
-    /// not valid TOML, or any unquoted value of a text setting, is taken as plain
-    /// text (`model=/models/x`, `adv_estimator=barl`, `model=2024`).
+    /// Keys and values follow [`crate::tomlconf`] (dotted keys, `eval_data.1.count=50`,
+    /// values read as TOML or else as text).
     ///
     /// The result is not validated: see [`TrainConfig::validate`].
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
@@ -285,17 +251,7 @@ impl TrainConfig {
         origin: &str,
         overrides: &[String],
     ) -> Result<Self, ConfigError> {
-        let mut table: Table = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
-        let schema = schema();
-        // The file is checked alone first, so that errors blame the right source.
-        let config = table_to_config(&table, &schema, origin)?;
-        if overrides.is_empty() {
-            return Ok(config);
-        }
-        for arg in overrides {
-            apply_override(&mut table, &schema, arg)?;
-        }
-        table_to_config(&table, &schema, COMMAND_LINE)
+        from_toml_with(text, origin, overrides, &schema())
     }
 
     /// Checks every constraint the types cannot express; the error names the key.

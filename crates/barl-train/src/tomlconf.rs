@@ -1,18 +1,89 @@
-//! The TOML side of [`TrainConfig::load`](super::TrainConfig::load): the
-//! schema (the defaults as a table), `KEY=VALUE` overrides applied to the
-//! table, and the errors that name a key: unknown keys with a "did you
-//! mean", ill-typed values with the expected type, syntax errors with line
-//! and column.
+//! Settings as TOML, the one config system of `barl train` and `barl
+//! synthetic`: a file (or none) read into a struct whose every field has a
+//! default, then `KEY=VALUE` overrides applied to the TOML tree before it is
+//! deserialised, so that every error names the dotted key and where it came
+//! from: unknown keys with a "did you mean", ill-typed values with serde's
+//! message, syntax errors with line and column.
+//!
+//! Keys inside tables are dotted (`train_data.arith.max_operand=20`), entries
+//! of a list of tables numbered from 0 (`eval_data.1.count=50`). A value is
+//! read as TOML (`adam_betas=[0.9,0.99]`, `seed=3`, `instruction="..."`); one
+//! that is not valid TOML, or any unquoted value of a text setting, is taken
+//! as plain text (`model=/models/x`, `adv_estimator=barl`, `model=2024`).
 
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use toml::{Table, Value};
 
-use barl_math::arith::ArithConfig;
+/// How errors name the `KEY=VALUE` overrides.
+pub const COMMAND_LINE: &str = "command line";
 
-use super::{ConfigError, DataSpec, TrainConfig};
+/// Why a configuration was refused. Each message is one line naming the file
+/// (or `command line`) and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}: TOML syntax error at line {line}, column {column}: {message}")]
+    Syntax {
+        origin: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{origin}: unknown key `{key}`{hint}")]
+    UnknownKey {
+        origin: String,
+        key: String,
+        /// `"; did you mean `...`?"` or empty.
+        hint: String,
+    },
+    #[error("{origin}: bad value for `{key}`: {message}")]
+    BadValue {
+        origin: String,
+        key: String,
+        message: String,
+    },
+    #[error("bad override `{arg}`: {reason}")]
+    BadOverride { arg: String, reason: String },
+    #[error("unknown preset `{name}`; known presets: {known}")]
+    UnknownPreset { name: String, known: String },
+    /// A value that has the right type but breaks a constraint (a config's
+    /// `validate`).
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// Reads a `T` from TOML `text` (named `origin` in errors), then applies each
+/// `KEY=VALUE` override in order. `schema` says which keys exist: the
+/// defaults as a table ([`to_table`]), with one template entry in every list
+/// of tables. The file is checked alone first, so that errors blame the right
+/// source. Keys missing from the text keep their defaults.
+pub fn from_toml_with<T: DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    overrides: &[String],
+    schema: &Table,
+) -> Result<T, ConfigError> {
+    let mut table: Table = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+    let config = table_to_config(&table, schema, origin)?;
+    if overrides.is_empty() {
+        return Ok(config);
+    }
+    for arg in overrides {
+        apply_override(&mut table, schema, arg)?;
+    }
+    table_to_config(&table, schema, COMMAND_LINE)
+}
 
 /// A TOML syntax error with the line and column of where toml points.
-pub(super) fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
+fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
     let start = error.span().map_or(0, |s| s.start);
     let before = text.get(..start).unwrap_or(text);
     ConfigError::Syntax {
@@ -23,18 +94,9 @@ pub(super) fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) ->
     }
 }
 
-/// What a key must match to be known: the defaults as a TOML table, with one
-/// default entry in `eval_data` standing for all its entries.
-pub(super) fn schema() -> Table {
-    let mut table = to_table(&TrainConfig::default());
-    table.insert(
-        "eval_data".into(),
-        Value::Array(vec![Value::Table(to_table(&DataSpec::default()))]),
-    );
-    table
-}
-
-pub(super) fn to_table<T: Serialize>(value: &T) -> Table {
+/// `value` as a TOML table (the schema of its type when `value` holds the
+/// defaults).
+pub fn to_table<T: Serialize>(value: &T) -> Table {
     match Value::try_from(value) {
         Ok(Value::Table(table)) => table,
         _ => unreachable!("the default settings always serialise to a TOML table"),
@@ -43,11 +105,11 @@ pub(super) fn to_table<T: Serialize>(value: &T) -> Table {
 
 /// Converts a table read from `origin`, naming the first unknown key or
 /// ill-typed value.
-pub(super) fn table_to_config(
+fn table_to_config<T: DeserializeOwned>(
     table: &Table,
     schema: &Table,
     origin: &str,
-) -> Result<TrainConfig, ConfigError> {
+) -> Result<T, ConfigError> {
     if let Some((key, hint)) = find_unknown(table, schema, "") {
         return Err(ConfigError::UnknownKey {
             origin: origin.to_string(),
@@ -58,7 +120,7 @@ pub(super) fn table_to_config(
     Value::Table(table.clone())
         .try_into()
         .map_err(|e: toml::de::Error| {
-            let (key, message) = locate_bad_value(table, Section::Config, "")
+            let (key, message) = locate_bad_value::<T>(table, "", &|t| t)
                 .unwrap_or_else(|| ("(whole table)".into(), one_line(e.message())));
             ConfigError::BadValue {
                 origin: origin.to_string(),
@@ -69,7 +131,7 @@ pub(super) fn table_to_config(
 }
 
 /// `prefix.key`, or `key` at the top.
-pub(super) fn join(prefix: &str, key: &str) -> String {
+fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_string()
     } else {
@@ -77,17 +139,13 @@ pub(super) fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-pub(super) fn one_line(message: &str) -> String {
+fn one_line(message: &str) -> String {
     message.trim().replace('\n', "; ")
 }
 
 /// The first key of `table` (dotted, under `prefix`) that `schema` lacks, with
 /// a "did you mean" hint.
-pub(super) fn find_unknown(
-    table: &Table,
-    schema: &Table,
-    prefix: &str,
-) -> Option<(String, String)> {
+fn find_unknown(table: &Table, schema: &Table, prefix: &str) -> Option<(String, String)> {
     for (key, value) in table {
         let dotted = join(prefix, key);
         let Some(known) = schema.get(key) else {
@@ -114,7 +172,7 @@ pub(super) fn find_unknown(
 }
 
 /// `"; did you mean `x`?"` for the nearest known key within a few edits, or `""`.
-pub(super) fn hint(key: &str, schema: &Table) -> String {
+fn hint(key: &str, schema: &Table) -> String {
     let allowed = (key.chars().count() / 3).max(2);
     schema
         .keys()
@@ -125,7 +183,7 @@ pub(super) fn hint(key: &str, schema: &Table) -> String {
 }
 
 /// Levenshtein distance in characters.
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     // row[j]: distance between the prefix of `a` read so far and b[..j].
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -141,75 +199,58 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// The structs a TOML table can stand for, to find which value fails to
-/// deserialise.
-#[derive(Clone, Copy)]
-pub(super) enum Section {
-    Config,
-    Data,
-    Arith,
+/// Whether `table` deserialises as a `T`; serde's message if not.
+fn check<T: DeserializeOwned>(table: Table) -> Result<(), String> {
+    Value::Table(table)
+        .try_into::<T>()
+        .map(drop)
+        .map_err(|e| one_line(e.message()))
 }
 
-impl Section {
-    /// Deserialises `table` as this section; serde's message if it fails.
-    pub(super) fn check(self, table: Table) -> Result<(), String> {
-        let value = Value::Table(table);
-        let result = match self {
-            Section::Config => value.try_into::<TrainConfig>().map(drop),
-            Section::Data => value.try_into::<DataSpec>().map(drop),
-            Section::Arith => value.try_into::<ArithConfig>().map(drop),
-        };
-        result.map_err(|e| one_line(e.message()))
-    }
-
-    /// The section that the value of `key` (a table, or a list of tables) stands for.
-    pub(super) fn child(self, key: &str) -> Option<Section> {
-        match (self, key) {
-            (Section::Config, "train_data" | "eval_data") => Some(Section::Data),
-            (Section::Data, "arith") => Some(Section::Arith),
-            _ => None,
-        }
-    }
+/// `{key: value}`.
+fn single(key: &str, value: Value) -> Table {
+    [(key.to_string(), value)].into_iter().collect()
 }
 
 /// The first key of `table` (dotted, under `prefix`) whose value does not
 /// deserialise, with serde's message. Every field has a default, so each key
-/// can be tried alone; failing sub-tables are searched the same way.
-pub(super) fn locate_bad_value(
+/// can be tried alone, placed where it belongs in the whole config by `wrap`;
+/// a failing table (or list of tables), where the setting is one, is searched
+/// the same way.
+fn locate_bad_value<T: DeserializeOwned>(
     table: &Table,
-    section: Section,
     prefix: &str,
+    wrap: &dyn Fn(Table) -> Table,
 ) -> Option<(String, String)> {
     for (key, value) in table {
-        let alone: Table = [(key.clone(), value.clone())].into_iter().collect();
-        let Err(message) = section.check(alone) else {
+        let Err(message) = check::<T>(wrap(single(key, value.clone()))) else {
             continue;
         };
         let dotted = join(prefix, key);
-        if let Some(child) = section.child(key) {
-            let inner = match value {
-                Value::Table(t) => locate_bad_value(t, child, &dotted),
-                Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| match item {
-                    Value::Table(t) => locate_bad_value(t, child, &format!("{dotted}.{i}")),
-                    _ => None,
-                }),
-                _ => None,
-            };
-            if inner.is_some() {
-                return inner;
+        let list = |t: Table| Value::Array(vec![Value::Table(t)]);
+        let inner = match value {
+            Value::Table(t)
+                if check::<T>(wrap(single(key, Value::Table(Table::new())))).is_ok() =>
+            {
+                locate_bad_value::<T>(t, &dotted, &|sub| wrap(single(key, Value::Table(sub))))
             }
-        }
-        return Some((dotted, message));
+            Value::Array(items) if check::<T>(wrap(single(key, list(Table::new())))).is_ok() => {
+                items.iter().enumerate().find_map(|(i, item)| match item {
+                    Value::Table(t) => locate_bad_value::<T>(t, &format!("{dotted}.{i}"), &|sub| {
+                        wrap(single(key, list(sub)))
+                    }),
+                    _ => None,
+                })
+            }
+            _ => None,
+        };
+        return Some(inner.unwrap_or((dotted, message)));
     }
     None
 }
 
 /// Applies one `KEY=VALUE` override to `table`.
-pub(super) fn apply_override(
-    table: &mut Table,
-    schema: &Table,
-    arg: &str,
-) -> Result<(), ConfigError> {
+fn apply_override(table: &mut Table, schema: &Table, arg: &str) -> Result<(), ConfigError> {
     let bad = |reason: String| ConfigError::BadOverride {
         arg: arg.to_string(),
         reason,
@@ -231,7 +272,7 @@ pub(super) fn apply_override(
 }
 
 /// The default value at a dotted key, if the key is known.
-pub(super) fn schema_value<'a>(schema: &'a Table, keys: &[&str]) -> Option<&'a Value> {
+fn schema_value<'a>(schema: &'a Table, keys: &[&str]) -> Option<&'a Value> {
     let (first, rest) = keys.split_first()?;
     let mut node = schema.get(*first)?;
     for key in rest {
@@ -247,7 +288,7 @@ pub(super) fn schema_value<'a>(schema: &'a Table, keys: &[&str]) -> Option<&'a V
 
 /// An override's value: `raw` read as TOML, or as text when it is not valid
 /// TOML or when it is unquoted and the setting (`default`) is text.
-pub(super) fn override_value(raw: &str, default: Option<&Value>) -> Value {
+fn override_value(raw: &str, default: Option<&Value>) -> Value {
     let parsed = toml::from_str::<Table>(&format!("v = {raw}"))
         .ok()
         // `1\nx = 2` would parse too, as two keys: that is not one value.
@@ -263,12 +304,7 @@ pub(super) fn override_value(raw: &str, default: Option<&Value>) -> Value {
 
 /// Sets the dotted key `keys` under `node` (reached by the dotted key `done`)
 /// to `value`, creating missing tables; list entries are indexed by number.
-pub(super) fn set_path(
-    node: &mut Value,
-    keys: &[&str],
-    value: Value,
-    done: &str,
-) -> Result<(), String> {
+fn set_path(node: &mut Value, keys: &[&str], value: Value, done: &str) -> Result<(), String> {
     let Some((&key, rest)) = keys.split_first() else {
         *node = value;
         return Ok(());
