@@ -122,6 +122,70 @@ pub enum DataError {
     UnknownBenchmark { name: String },
 }
 
+/// Why one record could not be read: the message of a [`DataError::Line`] or
+/// [`DataError::Row`], naming the key at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RecordError {
+    #[error("invalid UTF-8 at byte {byte}")]
+    InvalidUtf8 { byte: usize },
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    #[error("expected a JSON object, found {found}")]
+    NotAnObject { found: &'static str },
+    /// A parquet row the reader could not decode.
+    #[error("cannot decode row: {0}")]
+    Undecodable(String),
+    #[error("missing key `{0}`")]
+    MissingKey(String),
+    #[error("key `{key}` is {found}, expected {expected}")]
+    WrongType {
+        key: String,
+        found: &'static str,
+        expected: &'static str,
+    },
+    #[error("key `{key}` {problem}")]
+    Malformed { key: String, problem: ValueProblem },
+    #[error("duplicate id `{0}`")]
+    DuplicateId(String),
+}
+
+/// What is wrong with a value of the right kind.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("is {found}, expected {expected}")]
+    Kind {
+        found: &'static str,
+        expected: &'static str,
+    },
+    #[error("is an empty list")]
+    EmptyList,
+    #[error("has a first list element that is {0}")]
+    FirstElement(&'static str),
+    #[error("has a user message whose content is {0}")]
+    UserContent(&'static str),
+    #[error("has no user message with a `content`")]
+    NoUserMessage,
+    #[error("has no `#### ` final-answer marker")]
+    NoFinalMarker,
+    #[error("has no complete `\\boxed{{...}}`")]
+    NoBoxed,
+}
+
+fn wrong_type(key: &str, found: &Value, expected: &'static str) -> RecordError {
+    RecordError::WrongType {
+        key: key.to_string(),
+        found: kind(found),
+        expected,
+    }
+}
+
+fn malformed(key: &str, problem: ValueProblem) -> RecordError {
+    RecordError::Malformed {
+        key: key.to_string(),
+        problem,
+    }
+}
+
 /// The names [`load_benchmark`] knows, evaluation sets first.
 pub const BENCHMARKS: &[&str] = &[
     "gsm8k",
@@ -222,10 +286,8 @@ pub fn load_generic(
         .unwrap_or_else(|| "data".to_string());
     let strip = opts.strip_instruction;
     load_records(path, &stem, opts, |obj| {
-        let input = lookup(obj, input_key).ok_or_else(|| format!("missing key `{input_key}`"))?;
-        let mut question = input_text(input).map_err(|e| format!("key `{input_key}`: {e}"))?;
-        let label = lookup(obj, label_key).ok_or_else(|| format!("missing key `{label_key}`"))?;
-        let gold = label_text(label).map_err(|e| format!("key `{label_key}`: {e}"))?;
+        let mut question = input_text(get(obj, input_key)?).map_err(|p| malformed(input_key, p))?;
+        let gold = label_text(get(obj, label_key)?).map_err(|p| malformed(label_key, p))?;
         let mut meta = Map::new();
         if strip {
             if let Some((q, instr)) = split_instruction(&question) {
@@ -254,7 +316,7 @@ struct Parsed {
     meta: Map<String, Value>,
 }
 
-type RecordParser = fn(&Map<String, Value>) -> Result<Parsed, String>;
+type RecordParser = fn(&Map<String, Value>) -> Result<Parsed, RecordError>;
 
 /// Where a record sits in its file, for error messages.
 #[derive(Clone, Copy)]
@@ -263,7 +325,8 @@ enum Pos {
     Row(usize),
 }
 
-fn record_error(path: &Path, pos: Pos, msg: String) -> DataError {
+fn record_error(path: &Path, pos: Pos, err: RecordError) -> DataError {
+    let msg = err.to_string();
     match pos {
         Pos::Line(line) => DataError::Line {
             path: path.to_path_buf(),
@@ -284,7 +347,7 @@ fn load_records(
     path: &Path,
     benchmark: &str,
     opts: &LoadOptions,
-    mut parse: impl FnMut(&Map<String, Value>) -> Result<Parsed, String>,
+    mut parse: impl FnMut(&Map<String, Value>) -> Result<Parsed, RecordError>,
 ) -> Result<Loaded, DataError> {
     let io_err = |error| DataError::Io {
         path: path.to_path_buf(),
@@ -309,7 +372,7 @@ fn load_records(
             let key = p.own_id.unwrap_or_else(|| index.to_string());
             let id = format!("{benchmark}/{key}");
             if !seen.insert(id.clone()) {
-                return Err(format!("duplicate id `{id}`"));
+                return Err(RecordError::DuplicateId(id));
             }
             Ok(Problem {
                 id,
@@ -340,7 +403,7 @@ fn load_records(
     Ok(out)
 }
 
-type Record = (Pos, Result<Map<String, Value>, String>);
+type Record = (Pos, Result<Map<String, Value>, RecordError>);
 
 /// Splits JSONL bytes into lines (blank lines ignored) and parses each as a
 /// JSON object.
@@ -352,11 +415,15 @@ fn jsonl_records(bytes: &[u8]) -> Vec<Record> {
             continue;
         }
         let parsed = match std::str::from_utf8(raw) {
-            Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+            Err(e) => Err(RecordError::InvalidUtf8 {
+                byte: e.valid_up_to(),
+            }),
             Ok(text) => match serde_json::from_str::<Value>(text) {
-                Err(e) => Err(format!("invalid JSON: {e}")),
+                Err(e) => Err(RecordError::InvalidJson(e.to_string())),
                 Ok(Value::Object(obj)) => Ok(obj),
-                Ok(other) => Err(format!("expected a JSON object, found {}", kind(&other))),
+                Ok(other) => Err(RecordError::NotAnObject {
+                    found: kind(&other),
+                }),
             },
         };
         out.push((Pos::Line(i + 1), parsed));
@@ -386,7 +453,8 @@ fn parquet_records(path: &Path, file: std::fs::File) -> Result<Vec<Record>, Data
                 Ok(row) => Ok(row_to_json(&row)),
                 // A failed page read usually ends the iteration; report it once.
                 Err(e) => {
-                    out.push((Pos::Row(i + 1), Err(format!("cannot decode row: {e}"))));
+                    let err = RecordError::Undecodable(e.to_string());
+                    out.push((Pos::Row(i + 1), Err(err)));
                     break;
                 }
             };
@@ -478,14 +546,14 @@ fn lookup<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a Value, String> {
-    lookup(obj, key).ok_or_else(|| format!("missing key `{key}`"))
+fn get<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a Value, RecordError> {
+    lookup(obj, key).ok_or_else(|| RecordError::MissingKey(key.to_string()))
 }
 
-fn get_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+fn get_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, RecordError> {
     match get(obj, key)? {
         Value::String(s) => Ok(s),
-        other => Err(format!("key `{key}` is {}, expected a string", kind(other))),
+        other => Err(wrong_type(key, other, "a string")),
     }
 }
 
@@ -503,7 +571,7 @@ fn number_text(n: &serde_json::Number) -> String {
 }
 
 /// A question: a string, or a chat-message list (last `user` message's content).
-fn input_text(v: &Value) -> Result<String, String> {
+fn input_text(v: &Value) -> Result<String, ValueProblem> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Array(msgs) => {
@@ -513,37 +581,40 @@ fn input_text(v: &Value) -> Result<String, String> {
                 .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
             match user.and_then(|m| m.get("content")) {
                 Some(Value::String(s)) => Ok(s.clone()),
-                Some(other) => Err(format!("user message content is {}", kind(other))),
-                None => Err("no user message with a `content` in the list".to_string()),
+                Some(other) => Err(ValueProblem::UserContent(kind(other))),
+                None => Err(ValueProblem::NoUserMessage),
             }
         }
-        other => Err(format!(
-            "is {}, expected a string or chat messages",
-            kind(other)
-        )),
+        other => Err(ValueProblem::Kind {
+            found: kind(other),
+            expected: "a string or chat messages",
+        }),
     }
 }
 
 /// A label: a string (trimmed), a number, or a list (its first element).
-fn label_text(v: &Value) -> Result<String, String> {
+fn label_text(v: &Value) -> Result<String, ValueProblem> {
     match v {
         Value::String(s) => Ok(s.trim().to_string()),
         Value::Number(n) => Ok(number_text(n)),
         Value::Array(items) => match items.first() {
             Some(first @ (Value::String(_) | Value::Number(_))) => label_text(first),
-            Some(other) => Err(format!("first list element is {}", kind(other))),
-            None => Err("is an empty list".to_string()),
+            Some(other) => Err(ValueProblem::FirstElement(kind(other))),
+            None => Err(ValueProblem::EmptyList),
         },
-        other => Err(format!("is {}, expected a string or number", kind(other))),
+        other => Err(ValueProblem::Kind {
+            found: kind(other),
+            expected: "a string or number",
+        }),
     }
 }
 
 /// A dataset's own id field as a string (integers or strings).
-fn own_id(obj: &Map<String, Value>, key: &str) -> Result<String, String> {
+fn own_id(obj: &Map<String, Value>, key: &str) -> Result<String, RecordError> {
     match get(obj, key)? {
         Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        other => Err(format!("key `{key}` is {}, expected an id", kind(other))),
+        other => Err(wrong_type(key, other, "an id")),
     }
 }
 
@@ -606,18 +677,18 @@ fn plain(question: &str, gold: String, meta: Map<String, Value>) -> Parsed {
     }
 }
 
-fn parse_gsm8k(obj: &Map<String, Value>) -> Result<Parsed, String> {
+fn parse_gsm8k(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
     let question = get_str(obj, "question")?;
     let answer = get_str(obj, "answer")?;
     let (_, gold) = answer
         .rsplit_once("####")
-        .ok_or("key `answer` has no `#### ` final-answer marker")?;
+        .ok_or_else(|| malformed("answer", ValueProblem::NoFinalMarker))?;
     let mut meta = Map::new();
     meta.insert("solution".into(), Value::String(answer.to_string()));
     Ok(plain(question, gold.trim().to_string(), meta))
 }
 
-fn parse_math500(obj: &Map<String, Value>) -> Result<Parsed, String> {
+fn parse_math500(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
     let mut meta = Map::new();
     copy_meta(obj, &["level", "subject", "solution"], &mut meta);
     Ok(Parsed {
@@ -628,8 +699,8 @@ fn parse_math500(obj: &Map<String, Value>) -> Result<Parsed, String> {
     })
 }
 
-fn parse_aime24(obj: &Map<String, Value>) -> Result<Parsed, String> {
-    let raw = label_text(get(obj, "answer")?).map_err(|e| format!("key `answer` {e}"))?;
+fn parse_aime24(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
+    let raw = label_text(get(obj, "answer")?).map_err(|p| malformed("answer", p))?;
     // "025" -> "25": AIME answers are integers 0..=999, zero-padded in this file.
     let gold = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
         let t = raw.trim_start_matches('0');
@@ -650,9 +721,9 @@ fn parse_aime24(obj: &Map<String, Value>) -> Result<Parsed, String> {
     })
 }
 
-fn parse_aime25(obj: &Map<String, Value>) -> Result<Parsed, String> {
+fn parse_aime25(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
     let prompt = get_str(obj, "prompt")?;
-    let gold = label_text(get(obj, "answer")?).map_err(|e| format!("key `answer` {e}"))?;
+    let gold = label_text(get(obj, "answer")?).map_err(|p| malformed("answer", p))?;
     let mut meta = Map::new();
     let question = match split_instruction(prompt) {
         Some((q, instr)) => {
@@ -664,16 +735,11 @@ fn parse_aime25(obj: &Map<String, Value>) -> Result<Parsed, String> {
     Ok(plain(&question, gold, meta))
 }
 
-fn parse_amc23(obj: &Map<String, Value>) -> Result<Parsed, String> {
+fn parse_amc23(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
     let gold = match get(obj, "answer")? {
         Value::Number(n) => number_text(n),
         Value::String(s) => s.trim().to_string(),
-        other => {
-            return Err(format!(
-                "key `answer` is {}, expected a number",
-                kind(other)
-            ))
-        }
+        other => return Err(wrong_type("answer", other, "a number")),
     };
     let mut meta = Map::new();
     copy_meta(obj, &["url"], &mut meta);
@@ -685,10 +751,10 @@ fn parse_amc23(obj: &Map<String, Value>) -> Result<Parsed, String> {
     })
 }
 
-fn parse_minerva(obj: &Map<String, Value>) -> Result<Parsed, String> {
+fn parse_minerva(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
     let solution = get_str(obj, "solution")?;
     let gold = crate::extract::last_boxed(solution)
-        .ok_or("key `solution` has no complete `\\boxed{...}`")?;
+        .ok_or_else(|| malformed("solution", ValueProblem::NoBoxed))?;
     let mut meta = Map::new();
     copy_meta(obj, &["type", "solution"], &mut meta);
     Ok(Parsed {
@@ -699,19 +765,19 @@ fn parse_minerva(obj: &Map<String, Value>) -> Result<Parsed, String> {
     })
 }
 
-fn parse_olympiadbench(obj: &Map<String, Value>) -> Result<Parsed, String> {
+fn parse_olympiadbench(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
     let first = match get(obj, "final_answer")? {
         Value::Array(items) => match items.first() {
             Some(Value::String(s)) => s,
-            Some(other) => return Err(format!("`final_answer[0]` is {}", kind(other))),
-            None => return Err("key `final_answer` is an empty list".to_string()),
+            Some(other) => {
+                return Err(malformed(
+                    "final_answer",
+                    ValueProblem::FirstElement(kind(other)),
+                ))
+            }
+            None => return Err(malformed("final_answer", ValueProblem::EmptyList)),
         },
-        other => {
-            return Err(format!(
-                "key `final_answer` is {}, expected a list",
-                kind(other)
-            ))
-        }
+        other => return Err(wrong_type("final_answer", other, "a list")),
     };
     let question = get_str(obj, "question")?;
     // A shared context (null in this file) belongs before the question.
@@ -741,7 +807,7 @@ fn parse_olympiadbench(obj: &Map<String, Value>) -> Result<Parsed, String> {
     })
 }
 
-fn parse_college_math(obj: &Map<String, Value>) -> Result<Parsed, String> {
+fn parse_college_math(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
     let raw = get_str(obj, "answer")?;
     let gold = strip_dollars(raw);
     let mut meta = Map::new();
@@ -757,8 +823,8 @@ fn parse_college_math(obj: &Map<String, Value>) -> Result<Parsed, String> {
 }
 
 /// The verl schema: `prompt` (chat messages), `reward_model.ground_truth`.
-fn parse_verl(obj: &Map<String, Value>) -> Result<Parsed, String> {
-    let content = input_text(get(obj, "prompt")?).map_err(|e| format!("key `prompt`: {e}"))?;
+fn parse_verl(obj: &Map<String, Value>) -> Result<Parsed, RecordError> {
+    let content = input_text(get(obj, "prompt")?).map_err(|p| malformed("prompt", p))?;
     let gold = get_str(obj, "reward_model.ground_truth")?
         .trim()
         .to_string();
