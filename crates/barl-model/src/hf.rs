@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::config::{Arch, Llama3RopeScaling, ModelConfig};
+use crate::config::ModelConfig;
+use crate::hf_config::{GenerationConfigJson, TokenIds};
 use crate::tokenizer::Tokenizer;
 use crate::ModelError;
 
@@ -30,294 +31,6 @@ fn read_json(path: &Path) -> Result<Value, ModelError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
     serde_json::from_str(&text).map_err(|e| file_err(path, format!("invalid JSON: {e}")))
-}
-
-/// Reads typed fields out of a JSON object, naming the key in every error.
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
-    prefix: &'a str,
-}
-
-impl<'a> Fields<'a> {
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.obj.get(key).filter(|v| !v.is_null())
-    }
-
-    fn name(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
-    }
-
-    fn opt_usize(&self, key: &str) -> Result<Option<usize>, String> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|x| usize::try_from(x).ok())
-                .map(Some)
-                .ok_or_else(|| {
-                    format!(
-                        "key '{}' should be a non-negative integer, found {v}",
-                        self.name(key)
-                    )
-                }),
-        }
-    }
-
-    fn usize(&self, key: &str) -> Result<usize, String> {
-        self.opt_usize(key)?
-            .ok_or_else(|| format!("missing key '{}'", self.name(key)))
-    }
-
-    fn opt_f64(&self, key: &str) -> Result<Option<f64>, String> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| format!("key '{}' should be a number, found {v}", self.name(key))),
-        }
-    }
-
-    fn f64(&self, key: &str) -> Result<f64, String> {
-        self.opt_f64(key)?
-            .ok_or_else(|| format!("missing key '{}'", self.name(key)))
-    }
-
-    fn opt_bool(&self, key: &str) -> Result<Option<bool>, String> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v.as_bool().map(Some).ok_or_else(|| {
-                format!(
-                    "key '{}' should be true or false, found {v}",
-                    self.name(key)
-                )
-            }),
-        }
-    }
-
-    fn opt_str(&self, key: &str) -> Result<Option<&'a str>, String> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_str()
-                .map(Some)
-                .ok_or_else(|| format!("key '{}' should be a string, found {v}", self.name(key))),
-        }
-    }
-
-    /// A token id given as an integer or a list of integers (`eos_token_id`).
-    fn ids(&self, key: &str) -> Result<Vec<u32>, String> {
-        let bad = || {
-            format!(
-                "key '{}' should be a token id or a list of token ids",
-                self.name(key)
-            )
-        };
-        let one = |v: &Value| {
-            v.as_u64()
-                .and_then(|x| u32::try_from(x).ok())
-                .ok_or_else(bad)
-        };
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(a)) => a.iter().map(one).collect(),
-            Some(v) => Ok(vec![one(v)?]),
-        }
-    }
-}
-
-fn as_object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
-    v.as_object()
-        .ok_or_else(|| format!("{what} should be a JSON object"))
-}
-
-/// `rope_scaling` / `rope_parameters`: `None` for default rotary, Llama 3 scaling, or an error.
-fn parse_rope_scaling(f: &Fields, key: &str) -> Result<Option<Llama3RopeScaling>, String> {
-    let Some(v) = f.get(key) else { return Ok(None) };
-    let prefix = format!("{key}.");
-    let s = Fields {
-        obj: as_object(v, &format!("key '{key}'"))?,
-        prefix: &prefix,
-    };
-    let kind = match s.opt_str("rope_type")? {
-        Some(t) => Some(t),
-        None => s.opt_str("type")?,
-    };
-    match kind {
-        None | Some("default") => Ok(None),
-        Some("llama3") => Ok(Some(Llama3RopeScaling {
-            factor: s.f64("factor")?,
-            low_freq_factor: s.f64("low_freq_factor")?,
-            high_freq_factor: s.f64("high_freq_factor")?,
-            original_max_position_embeddings: s.usize("original_max_position_embeddings")?,
-        })),
-        Some(other) => Err(format!(
-            "key '{key}.rope_type' is '{other}'; only 'llama3' rope scaling is supported"
-        )),
-    }
-}
-
-impl ModelConfig {
-    /// Parses a Hugging Face `config.json` for a Llama or Qwen2 model. Defaults for
-    /// absent keys follow transformers' `LlamaConfig` / `Qwen2Config`.
-    pub fn from_hf_json(text: &str) -> Result<ModelConfig, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-        let f = Fields {
-            obj: as_object(&v, "config.json")?,
-            prefix: "",
-        };
-        let arch_name = match f.opt_str("model_type")? {
-            Some(t) => t.to_string(),
-            None => match f
-                .get("architectures")
-                .and_then(|a| a.get(0))
-                .and_then(Value::as_str)
-            {
-                Some(a) => a.to_string(),
-                None => return Err("missing key 'model_type'".into()),
-            },
-        };
-        let arch = match arch_name.as_str() {
-            "llama" | "LlamaForCausalLM" => Arch::Llama,
-            "qwen2" | "Qwen2ForCausalLM" => Arch::Qwen2,
-            other => {
-                return Err(format!(
-                    "key 'model_type': unknown architecture '{other}' (supported: llama, qwen2)"
-                ))
-            }
-        };
-        if let Some(act) = f.opt_str("hidden_act")? {
-            if act != "silu" {
-                return Err(format!(
-                    "key 'hidden_act' is '{act}'; only 'silu' is supported"
-                ));
-            }
-        }
-        if f.opt_bool("mlp_bias")? == Some(true) {
-            return Err("key 'mlp_bias' is true; MLP biases are not supported".into());
-        }
-        if f.opt_bool("use_sliding_window")? == Some(true) {
-            return Err(
-                "key 'use_sliding_window' is true; sliding-window attention is not supported"
-                    .into(),
-            );
-        }
-        let hidden_size = f.usize("hidden_size")?;
-        let num_attention_heads = f.usize("num_attention_heads")?;
-        if num_attention_heads == 0 {
-            return Err("key 'num_attention_heads' must be positive".into());
-        }
-        // transformers >= 5 moves rope_theta and the scaling into `rope_parameters`.
-        let rope_params = f
-            .get("rope_parameters")
-            .map(|v| as_object(v, "key 'rope_parameters'"))
-            .transpose()?;
-        let rope_theta = match (f.opt_f64("rope_theta")?, rope_params) {
-            (Some(t), _) => t,
-            (None, Some(p)) => Fields {
-                obj: p,
-                prefix: "rope_parameters.",
-            }
-            .opt_f64("rope_theta")?
-            .unwrap_or(10_000.0),
-            (None, None) => 10_000.0,
-        };
-        let rope_scaling = match parse_rope_scaling(&f, "rope_scaling")? {
-            Some(s) => Some(s),
-            None => parse_rope_scaling(&f, "rope_parameters")?,
-        };
-        let (default_max_pos, default_bias) = match arch {
-            Arch::Llama => (2048, false),
-            Arch::Qwen2 => (32768, true),
-        };
-        let cfg = ModelConfig {
-            arch,
-            vocab_size: f.usize("vocab_size")?,
-            hidden_size,
-            intermediate_size: f.usize("intermediate_size")?,
-            num_hidden_layers: f.usize("num_hidden_layers")?,
-            num_attention_heads,
-            num_key_value_heads: f
-                .opt_usize("num_key_value_heads")?
-                .unwrap_or(num_attention_heads),
-            head_dim: f
-                .opt_usize("head_dim")?
-                .unwrap_or(hidden_size / num_attention_heads),
-            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
-            rope_theta,
-            rope_scaling,
-            max_position_embeddings: f
-                .opt_usize("max_position_embeddings")?
-                .unwrap_or(default_max_pos),
-            tie_word_embeddings: f.opt_bool("tie_word_embeddings")?.unwrap_or(false),
-            // Qwen2 always has q/k/v biases; Llama has them only with `attention_bias`.
-            attention_bias: match arch {
-                Arch::Qwen2 => true,
-                Arch::Llama => f.opt_bool("attention_bias")?.unwrap_or(default_bias),
-            },
-            bos_token_id: f.ids("bos_token_id")?.first().copied(),
-            eos_token_ids: f.ids("eos_token_id")?,
-        };
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    /// The Hugging Face `config.json` object for this configuration; `torch_dtype` is
-    /// the dtype the weights are saved in (`"float32"` or `"bfloat16"`).
-    pub fn to_hf_json(&self, torch_dtype: &str) -> Value {
-        let (architecture, model_type) = self.arch.hf_names();
-        let eos = match self.eos_token_ids.as_slice() {
-            [one] => json!(one),
-            many => json!(many),
-        };
-        let rope_scaling = match &self.rope_scaling {
-            None => Value::Null,
-            Some(s) => json!({
-                "rope_type": "llama3",
-                "factor": s.factor,
-                "low_freq_factor": s.low_freq_factor,
-                "high_freq_factor": s.high_freq_factor,
-                "original_max_position_embeddings": s.original_max_position_embeddings,
-            }),
-        };
-        let mut c = json!({
-            "architectures": [architecture],
-            "model_type": model_type,
-            "hidden_act": "silu",
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "num_attention_heads": self.num_attention_heads,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_key_value_heads": self.num_key_value_heads,
-            "head_dim": self.head_dim,
-            "rms_norm_eps": self.rms_norm_eps,
-            "rope_theta": self.rope_theta,
-            "rope_scaling": rope_scaling,
-            "vocab_size": self.vocab_size,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "max_position_embeddings": self.max_position_embeddings,
-            "torch_dtype": torch_dtype,
-            "bos_token_id": self.bos_token_id,
-            "eos_token_id": eos,
-            "attention_dropout": 0.0,
-            "initializer_range": 0.02,
-            "use_cache": true,
-        });
-        let obj = c.as_object_mut().expect("a JSON object literal");
-        match self.arch {
-            Arch::Llama => {
-                obj.insert("attention_bias".into(), json!(self.attention_bias));
-                obj.insert("mlp_bias".into(), json!(false));
-                obj.insert("pretraining_tp".into(), json!(1));
-            }
-            Arch::Qwen2 => {
-                obj.insert("use_sliding_window".into(), json!(false));
-                obj.insert("sliding_window".into(), json!(self.max_position_embeddings));
-                obj.insert("max_window_layers".into(), json!(self.num_hidden_layers));
-            }
-        }
-        c
-    }
 }
 
 /// Converts one safetensors tensor to f32 values.
@@ -437,26 +150,22 @@ pub fn load_hf_folder(dir: &Path, device: &Device) -> Result<LoadedModel, ModelE
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .map_err(|e| file_err(&config_path, format!("cannot read: {e}")))?;
-    let mut config = ModelConfig::from_hf_json(&text).map_err(|m| file_err(&config_path, m))?;
+    let mut config =
+        ModelConfig::from_hf_json(&text).map_err(|e| file_err(&config_path, e.to_string()))?;
 
     let gen_path = dir.join("generation_config.json");
     if gen_path.exists() {
-        let g = read_json(&gen_path)?;
-        let f = Fields {
-            obj: as_object(&g, "generation_config.json").map_err(|m| file_err(&gen_path, m))?,
-            prefix: "",
-        };
-        for id in f.ids("eos_token_id").map_err(|m| file_err(&gen_path, m))? {
+        let text = std::fs::read_to_string(&gen_path)
+            .map_err(|e| file_err(&gen_path, format!("cannot read: {e}")))?;
+        let g =
+            GenerationConfigJson::parse(&text).map_err(|e| file_err(&gen_path, e.to_string()))?;
+        for id in g.eos_token_id.map(TokenIds::into_vec).unwrap_or_default() {
             if !config.eos_token_ids.contains(&id) {
                 config.eos_token_ids.push(id);
             }
         }
         if config.bos_token_id.is_none() {
-            config.bos_token_id = f
-                .ids("bos_token_id")
-                .map_err(|m| file_err(&gen_path, m))?
-                .first()
-                .copied();
+            config.bos_token_id = g.bos_token_id.and_then(|b| b.into_vec().first().copied());
         }
     }
 

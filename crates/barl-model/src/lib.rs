@@ -19,6 +19,7 @@ pub mod tiny_gpt;
 pub mod chat;
 pub mod gguf;
 pub mod hf;
+pub mod hf_config;
 pub mod loaded;
 pub mod tokenizer;
 

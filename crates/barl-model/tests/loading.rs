@@ -1068,7 +1068,7 @@ fn hf_errors_name_file_and_key() {
         (
             "badtype",
             Box::new(|c| c["hidden_size"] = serde_json::json!("eight")),
-            "key 'hidden_size' should be a non-negative integer",
+            "key 'hidden_size': invalid type: string \"eight\", expected usize",
         ),
         (
             "nokey",
