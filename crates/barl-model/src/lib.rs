@@ -1,7 +1,7 @@
 //! Trainable causal transformers for barl.
 //!
 //! - Hugging Face Llama ([`llama`]) and Qwen2 ([`qwen2`]), one file per
-//!   architecture over shared blocks ([`layers`]); [`AnyModel`] picks one from the
+//!   architecture over shared blocks ([`layers`]); [`AnyModel`] ([`any_model`]) picks one from the
 //!   config. [`Mode::Train`] uses only ops with a backward (on the CPU, fused
 //!   kernels whose backward is checked against the written-out maths);
 //!   [`Mode::Infer`] may use faster kernels; both agree to 1e-4.
@@ -16,6 +16,7 @@ pub mod config;
 pub mod tiny_gpt;
 
 // Loading and text: GGUF, Hugging Face folders, tokenizer, chat templates.
+pub mod any_model;
 pub mod chat;
 pub mod gguf;
 pub mod hf;
@@ -41,9 +42,10 @@ pub use hf::{load_hf_folder, save_hf_folder};
 pub use loaded::{check_weights, LoadedModel, WeightMismatch};
 pub use tokenizer::Tokenizer;
 
+pub use any_model::AnyModel;
 pub use layers::{expected_tensors, random_weights, tune_allocator, CausalLm, Mode};
 pub use llama::Llama;
-pub use qwen2::{AnyModel, Qwen2};
+pub use qwen2::Qwen2;
 pub use sample::{sample, Completion, FinishReason, LogProbKind, SampleConfig};
 pub use score::{score, score_no_grad, PrefixScorer, TokenScores};
 pub use tiny_gpt::{log_softmax_last, softmax_last, KvCache, TinyGpt, TinyGptConfig};
