@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use barl_core::LossAggMode;
 use barl_train::synthetic::task::hypotheses;
 use barl_train::synthetic::{
-    run_experiment, summarize, BarlBaseline, Credence, Method, Prior, SyntheticConfig,
+    run_experiment, summarize, BarlBaseline, BranchWorld, Credence, Method, Prior, SyntheticConfig,
 };
 use barl_train::tomlconf::{from_toml_with, to_table};
 use barl_train::TrainError;
@@ -127,6 +127,11 @@ pub struct SyntheticArgs {
     /// answer's feedback turned into a failure); 0 trains on true rollouts alone [0]
     #[arg(long)]
     branches: Option<usize>,
+    /// Where a branch's world comes from among the untried hypotheses: uniform,
+    /// or belief (in proportion to the policy's credence before the attempt that
+    /// succeeded) [uniform]
+    #[arg(long)]
+    branch_world: Option<BranchWorld>,
     /// Dr.GRPO: do not divide GRPO advantages by the group std
     #[arg(long)]
     dr_grpo: bool,
@@ -292,6 +297,9 @@ impl SyntheticArgs {
         }
         if let Some(v) = self.branches {
             c.branches = v;
+        }
+        if let Some(v) = self.branch_world {
+            c.branch_world = v;
         }
         if let Some(v) = self.tied_head {
             c.model.tied_head = v;

@@ -48,6 +48,20 @@ barl_core::named_enum! {
     }
 }
 
+barl_core::named_enum! {
+    /// How a branch's world is drawn from the hypotheses its episode has not tried.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum BranchWorld ("branch world") {
+        /// Uniformly: the posterior when the prior is uniform.
+        #[default]
+        Uniform = "uniform",
+        /// In proportion to the policy's credence before the attempt that
+        /// succeeded: the posterior under the policy's own belief.
+        Belief = "belief",
+    }
+}
+
 /// Size of the policy network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -101,8 +115,10 @@ pub struct SyntheticConfig {
     pub barl_baseline: BarlBaseline,
     /// BARL only: per training prompt and step, this many successful rollouts
     /// are also continued in another hypothesis' world (see
-    /// [`branch_picks`]); 0 trains on the true task's rollouts alone.
+    /// [`branch_picks`](super::rollout::branch_picks)); 0 trains on the true task's rollouts alone.
     pub branches: usize,
+    /// Where a branch's world is drawn from among the untried hypotheses.
+    pub branch_world: BranchWorld,
     /// GRPO divides by the group std (false: Dr.GRPO).
     pub grpo_norm_by_std: bool,
     /// Evaluate every this many steps (and at the start and the end).
@@ -142,6 +158,7 @@ impl Default for SyntheticConfig {
             attempt_cost: 0.0,
             barl_baseline: BarlBaseline::Batch,
             branches: 0,
+            branch_world: BranchWorld::Uniform,
             grpo_norm_by_std: true,
             eval_every: 10,
             eval_episodes: 128,

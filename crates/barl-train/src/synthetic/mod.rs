@@ -8,7 +8,7 @@ pub mod task;
 pub mod trainer;
 pub mod values;
 
-pub use config::{BarlBaseline, Method, ModelShape, SyntheticConfig};
+pub use config::{BarlBaseline, BranchWorld, Method, ModelShape, SyntheticConfig};
 pub use experiment::{run_experiment, summarize, MetricStats, Summary};
 pub use task::{Prior, TaskConfig, TaskError};
 pub use trainer::{EvalMetrics, RunResult, StepMetrics};

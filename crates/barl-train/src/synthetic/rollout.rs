@@ -393,11 +393,17 @@ pub fn probe_probs(
 /// episodes that succeeded with an attempt to spare, each paired with a world
 /// drawn uniformly from the hypotheses it has not tried (the posterior given
 /// that every tried string, the true answer included, failed).
+///
+/// With `belief` (`belief[e][k][i]`, the policy's credence in hypothesis `i`
+/// before attempt `k`, as [`probe_probs`] gives it), the world is drawn in
+/// proportion to the credence before the attempt that succeeded instead:
+/// the posterior under the policy's own belief.
 pub fn branch_picks(
     task: &TaskConfig,
     episodes: &Episodes,
     hyps: &[Vec<u32>],
     per_prompt: usize,
+    belief: Option<&[Vec<Vec<f32>>]>,
     rng: &mut ChaCha8Rng,
 ) -> Vec<(usize, Vec<u32>)> {
     let mut taken: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
@@ -412,23 +418,59 @@ pub fn branch_picks(
             continue;
         }
         let tried: Vec<&[u32]> = (0..n).map(|k| episodes.attempt(task, e, k)).collect();
-        let open: Vec<&Vec<u32>> = hyps
-            .iter()
-            .filter(|h| !tried.contains(&h.as_slice()))
+        let open: Vec<usize> = (0..hyps.len())
+            .filter(|&i| !tried.contains(&hyps[i].as_slice()))
             .collect();
         if open.is_empty() {
             continue;
         }
         *count += 1;
-        picks.push((e, open[rng.gen_range(0..open.len())].clone()));
+        let weights: Vec<f64> = match belief {
+            Some(b) => open.iter().map(|&i| f64::from(b[e][n - 1][i])).collect(),
+            None => vec![1.0; open.len()],
+        };
+        picks.push((e, hyps[open[weighted_index(&weights, rng)]].clone()));
     }
     picks
+}
+
+/// An index drawn with probability proportional to `weights` (uniform when
+/// they sum to zero or are not finite).
+fn weighted_index(weights: &[f64], rng: &mut ChaCha8Rng) -> usize {
+    let total: f64 = weights.iter().sum();
+    if !(total.is_finite() && total > 0.0) {
+        return rng.gen_range(0..weights.len());
+    }
+    let mut u = rng.gen::<f64>() * total;
+    for (i, &w) in weights.iter().enumerate() {
+        if u < w {
+            return i;
+        }
+        u -= w;
+    }
+    // Rounding: the last index with weight.
+    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0)
 }
 
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)] // episodes, steps and symbols are read by index
 mod tests {
     use super::*;
+
+    #[test]
+    fn weighted_index_follows_the_weights_and_falls_back_to_uniform() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let draws: Vec<usize> = (0..2000)
+            .map(|_| weighted_index(&[1.0, 0.0, 3.0], &mut rng))
+            .collect();
+        let share2 = draws.iter().filter(|&&i| i == 2).count() as f64 / 2000.0;
+        assert!(!draws.contains(&1));
+        assert!((share2 - 0.75).abs() < 0.04, "{share2}");
+        let zero: std::collections::HashSet<usize> = (0..200)
+            .map(|_| weighted_index(&[0.0, 0.0], &mut rng))
+            .collect();
+        assert_eq!(zero.len(), 2);
+    }
     use crate::synthetic::task::{hypotheses, Prior};
     use barl_model::TinyGptConfig;
     use rand::SeedableRng;

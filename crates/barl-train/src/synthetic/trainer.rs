@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::config::{BarlBaseline, Method, SyntheticConfig};
+use super::config::{BarlBaseline, BranchWorld, Method, SyntheticConfig};
 use super::rollout::{
     branch_picks, probe_probs, sample_branches, sample_episodes, Decoding, Episodes,
 };
@@ -401,7 +401,18 @@ pub fn train_one(
         let (mut branch_count, mut branch_score_mean) = (0, None);
         if let (Some(prior), true) = (method.prior(), cfg.branches > 0) {
             let hyps = hypotheses(task, prior)?;
-            let picks = branch_picks(task, &episodes, &hyps, cfg.branches, &mut branch_rng);
+            let belief = match cfg.branch_world {
+                BranchWorld::Belief => Some(probe_probs(&policy, task, &episodes, &hyps)?),
+                BranchWorld::Uniform => None,
+            };
+            let picks = branch_picks(
+                task,
+                &episodes,
+                &hyps,
+                cfg.branches,
+                belief.as_deref(),
+                &mut branch_rng,
+            );
             let branches = sample_branches(
                 &policy,
                 task,
@@ -577,12 +588,35 @@ mod tests {
         let hyps = hypotheses(&task, Prior::Repeated).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         for _ in 0..20 {
-            let picks = branch_picks(&task, &ep, &hyps, 2, &mut rng);
+            let picks = branch_picks(&task, &ep, &hyps, 2, None, &mut rng);
             let parents: Vec<usize> = picks.iter().map(|p| p.0).collect();
             assert_eq!(parents, vec![0, 1]);
             assert!(picks[0].1 == [1, 1, 1] || picks[0].1 == [2, 2, 2]);
             assert_eq!(picks[1].1, vec![2, 2, 2]);
         }
+        // Drawn from the belief: episode 0 believes 111 not at all before its
+        // (successful) attempt 0, so its world is always 222.
+        let mut belief: Vec<Vec<Vec<f32>>> = ep
+            .n_attempts
+            .iter()
+            .map(|&n| vec![vec![1.0; 3]; n])
+            .collect();
+        belief[0][0] = vec![0.9, 0.0, 0.1];
+        for _ in 0..40 {
+            let picks = branch_picks(&task, &ep, &hyps, 2, Some(&belief), &mut rng);
+            assert_eq!(picks[0].1, vec![2, 2, 2]);
+            assert_eq!(picks[1].1, vec![2, 2, 2]);
+        }
+        // With 111 and 222 believed equally, both worlds come up.
+        belief[0][0] = vec![0.0, 0.5, 0.5];
+        let worlds: std::collections::HashSet<Vec<u32>> = (0..40)
+            .map(|_| {
+                branch_picks(&task, &ep, &hyps, 2, Some(&belief), &mut rng)[0]
+                    .1
+                    .clone()
+            })
+            .collect();
+        assert_eq!(worlds.len(), 2);
     }
 
     /// A branch's copied history gets no advantage; its own tokens do.
@@ -602,7 +636,7 @@ mod tests {
         let prompts: Vec<u32> = (0..240).map(|i| i % 2).collect();
         let mut ep = sample_episodes(&policy, task, &prompts, d, &mut rng).unwrap();
         let hyps = hypotheses(task, Prior::Repeated).unwrap();
-        let picks = branch_picks(task, &ep, &hyps, 4, &mut rng);
+        let picks = branch_picks(task, &ep, &hyps, 4, None, &mut rng);
         assert!(!picks.is_empty());
         let n_main = ep.len();
         ep.extend(sample_branches(&policy, task, &ep, &picks, d, &mut rng).unwrap());
