@@ -57,24 +57,43 @@ impl Default for ArithConfig {
     }
 }
 
+/// Largest operand magnitude the generator accepts.
+const OPERAND_BOUND: i64 = 1_000_000;
+
+/// Why arithmetic problems could not be generated; the message names the key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArithError {
+    #[error("arith.ops must name at least one of add, sub, mul")]
+    NoOps,
+    #[error("arith.terms must be in 2..=16, got {0}")]
+    Terms(usize),
+    #[error("arith.min_operand ({min}) must not exceed arith.max_operand ({max})")]
+    EmptyRange { min: i64, max: i64 },
+    #[error("arith operands must lie in [-{OPERAND_BOUND}, {OPERAND_BOUND}]")]
+    OperandBound,
+    #[error(
+        "arith: problem {0} overflows i128 in 1000 draws; use smaller operands or fewer terms"
+    )]
+    Overflow(usize),
+}
+
 impl ArithConfig {
-    /// Checks the settings; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the settings; the error names the key.
+    pub fn validate(&self) -> Result<(), ArithError> {
         if self.ops.is_empty() {
-            return Err("arith.ops must name at least one of add, sub, mul".into());
+            return Err(ArithError::NoOps);
         }
         if self.terms < 2 || self.terms > 16 {
-            return Err(format!("arith.terms must be in 2..=16, got {}", self.terms));
+            return Err(ArithError::Terms(self.terms));
         }
         if self.min_operand > self.max_operand {
-            return Err(format!(
-                "arith.min_operand ({}) must not exceed arith.max_operand ({})",
-                self.min_operand, self.max_operand
-            ));
+            return Err(ArithError::EmptyRange {
+                min: self.min_operand,
+                max: self.max_operand,
+            });
         }
-        let bound = 1_000_000_i64;
-        if self.min_operand < -bound || self.max_operand > bound {
-            return Err(format!("arith operands must lie in [-{bound}, {bound}]"));
+        if self.min_operand < -OPERAND_BOUND || self.max_operand > OPERAND_BOUND {
+            return Err(ArithError::OperandBound);
         }
         Ok(())
     }
@@ -129,7 +148,7 @@ fn evaluate(operands: &[i64], ops: &[Op]) -> Option<i128> {
 /// question "What is 12 + 30?", gold "42"). A problem whose value would not
 /// fit in i128 is redrawn, deterministically (an error if 1000 draws in a row
 /// overflow, which only absurd settings such as 16 factors of 10^6 reach).
-pub fn generate(cfg: &ArithConfig, range: Range<usize>) -> Result<Vec<Problem>, String> {
+pub fn generate(cfg: &ArithConfig, range: Range<usize>) -> Result<Vec<Problem>, ArithError> {
     cfg.validate()?;
     let span = (cfg.max_operand - cfg.min_operand) as u64 + 1;
     let mut out = Vec::with_capacity(range.len());
@@ -139,7 +158,7 @@ pub fn generate(cfg: &ArithConfig, range: Range<usize>) -> Result<Vec<Problem>, 
         let (operands, ops, value) = loop {
             tries += 1;
             if tries > 1000 {
-                return Err(format!("arith: problem {i} overflows i128 in 1000 draws; use smaller operands or fewer terms"));
+                return Err(ArithError::Overflow(i));
             }
             let operands: Vec<i64> = (0..cfg.terms)
                 .map(|_| cfg.min_operand + rng.below(span) as i64)
@@ -246,7 +265,7 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_key() {
-        let e = |c: ArithConfig| generate(&c, 0..1).unwrap_err();
+        let e = |c: ArithConfig| generate(&c, 0..1).unwrap_err().to_string();
         assert!(e(ArithConfig {
             ops: vec![],
             ..Default::default()

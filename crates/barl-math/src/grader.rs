@@ -56,15 +56,17 @@ pub trait Grader: Send + Sync {
 /// The names accepted by [`grader_by_name`]; the first is the default.
 pub const GRADER_NAMES: [&str; 2] = ["standard", "reference"];
 
+/// A grader name not in [`GRADER_NAMES`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unknown grader '{0}' (expected one of: {names})", names = GRADER_NAMES.join(", "))]
+pub struct UnknownGrader(pub String);
+
 /// The grader called `name` (`standard` or `reference`).
-pub fn grader_by_name(name: &str) -> Result<Box<dyn Grader>, String> {
+pub fn grader_by_name(name: &str) -> Result<Box<dyn Grader>, UnknownGrader> {
     match name {
         "standard" => Ok(Box::new(StandardGrader)),
         "reference" => Ok(Box::new(ReferenceGrader)),
-        _ => Err(format!(
-            "unknown grader '{name}' (expected one of: {})",
-            GRADER_NAMES.join(", ")
-        )),
+        _ => Err(UnknownGrader(name.to_string())),
     }
 }
 
@@ -736,7 +738,10 @@ mod tests {
             grader_by_name("reference").map(|g| g.name()),
             Ok("reference")
         );
-        let err = grader_by_name("sympy").err().unwrap_or_default();
+        let err = grader_by_name("sympy")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
             err.contains("sympy") && err.contains("standard, reference"),
             "{err}"

@@ -112,7 +112,7 @@ fn check_args(args: &ValueArgs) -> Result<()> {
 /// Runs `barl analyze value`.
 pub fn value(args: &ValueArgs, out: &mut dyn Write) -> Result<()> {
     check_args(args)?;
-    let grader = grader_by_name(&args.grader).map_err(UsageError)?;
+    let grader = grader_by_name(&args.grader).map_err(|e| UsageError(e.to_string()))?;
     // Read every file first: a bad one fails before the model loads.
     let mut inputs = Vec::with_capacity(args.files.len());
     for path in &args.files {

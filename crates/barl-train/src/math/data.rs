@@ -31,12 +31,12 @@ pub fn load_problems(
 ) -> Result<Vec<Problem>, TrainError> {
     let bad = |m: String| TrainError::Data(format!("{what}: {m}"));
     let mut problems = if spec.source == "arith" {
-        spec.arith.validate().map_err(bad)?;
+        spec.arith.validate().map_err(|e| bad(e.to_string()))?;
         let end = spec
             .offset
             .checked_add(spec.count)
             .ok_or_else(|| bad("offset + count overflows".into()))?;
-        arith::generate(&spec.arith, spec.offset..end).map_err(bad)?
+        arith::generate(&spec.arith, spec.offset..end).map_err(|e| bad(e.to_string()))?
     } else if BENCHMARKS.contains(&spec.source.as_str()) {
         if data_dir.as_os_str().is_empty() {
             return Err(bad(format!(

@@ -429,7 +429,7 @@ fn check_data(key: &str, spec: &DataSpec) -> Result<(), ConfigError> {
         return Err(invalid("source must not be empty".into()));
     }
     if spec.source == "arith" {
-        spec.arith.validate().map_err(invalid)?;
+        spec.arith.validate().map_err(|e| invalid(e.to_string()))?;
         if spec.count < 1 {
             return Err(invalid("count must be at least 1 for arith".into()));
         }
