@@ -3,6 +3,20 @@
 use super::types::GgmlType;
 use half::{bf16, f16};
 
+/// Data that does not hold whole blocks of its type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DequantError {
+    #[error("{n} elements is not a multiple of the {ty:?} block size")]
+    NotWholeBlocks { n: usize, ty: GgmlType },
+    #[error("{ty:?} data has {got} bytes, expected {expected} for {n} elements")]
+    Length {
+        ty: GgmlType,
+        got: usize,
+        expected: usize,
+        n: usize,
+    },
+}
+
 pub(super) fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
@@ -17,20 +31,18 @@ pub(super) fn f16_at(b: &[u8], i: usize) -> f32 {
 ///   `x = d * sc * q - dmin * mn`; each 32-byte group of nibbles holds two sub-blocks (low, high).
 /// - Q6_K (256): 16 sub-blocks of 16 with i8 scale: `x = d * sc * (q - 32)`, q a 6-bit
 ///   value built from 4 low bits (`ql`) and 2 high bits (`qh`).
-pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, String> {
+pub fn dequantize(ty: GgmlType, data: &[u8], n: usize) -> Result<Vec<f32>, DequantError> {
     if !n.is_multiple_of(ty.block_elems()) {
-        return Err(format!(
-            "{n} elements is not a multiple of the {:?} block size",
-            ty
-        ));
+        return Err(DequantError::NotWholeBlocks { n, ty });
     }
-    let expect = n / ty.block_elems() * ty.block_bytes();
-    if data.len() != expect {
-        return Err(format!(
-            "{:?} data has {} bytes, expected {expect} for {n} elements",
+    let expected = n / ty.block_elems() * ty.block_bytes();
+    if data.len() != expected {
+        return Err(DequantError::Length {
             ty,
-            data.len()
-        ));
+            got: data.len(),
+            expected,
+            n,
+        });
     }
     let mut out = Vec::with_capacity(n);
     let blocks = data.chunks_exact(ty.block_bytes());

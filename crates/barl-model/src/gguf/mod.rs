@@ -24,9 +24,9 @@ mod names;
 mod reader;
 mod types;
 
-pub use dequant::dequantize;
-pub use names::{hf_tensor_name, unpermute_qk};
-pub use reader::GgufFile;
+pub use dequant::{dequantize, DequantError};
+pub use names::{hf_tensor_name, unpermute_qk, ShapeError};
+pub use reader::{FormatError, GgufFile};
 pub use types::{
     ggml_type_name, GgmlType, GgufArray, GgufTensorInfo, GgufValue, DEFAULT_ALIGNMENT,
 };

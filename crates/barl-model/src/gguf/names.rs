@@ -33,6 +33,15 @@ pub fn hf_tensor_name(gguf_name: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
+/// A q/k matrix whose rows do not split into `n_head` heads of even size.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot un-permute {rows} rows x {cols} into {n_head} heads")]
+pub struct ShapeError {
+    pub rows: usize,
+    pub cols: usize,
+    pub n_head: usize,
+}
+
 /// Undoes llama.cpp's q/k row permutation for interleaved rotary.
 ///
 /// llama.cpp's converter stores `w.reshape(n_head, 2, hd/2, cols).swapaxes(1, 2)`, i.e.
@@ -43,11 +52,9 @@ pub fn unpermute_qk(
     rows: usize,
     cols: usize,
     n_head: usize,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, ShapeError> {
     if n_head == 0 || !rows.is_multiple_of(2 * n_head) || data.len() != rows * cols {
-        return Err(format!(
-            "cannot un-permute {rows} rows x {cols} into {n_head} heads"
-        ));
+        return Err(ShapeError { rows, cols, n_head });
     }
     let hd = rows / n_head;
     let half = hd / 2;

@@ -38,6 +38,69 @@ impl FileBytes {
     }
 }
 
+/// How a file breaks the GGUF format (the message of the file's
+/// [`ModelError::File`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FormatError {
+    #[error("truncated: needs {need} bytes at offset {at} for {what}, file has {len} bytes")]
+    Truncated {
+        need: usize,
+        at: usize,
+        what: String,
+        len: usize,
+    },
+    #[error("truncated or corrupted: {what} is {n}, more than the {left} bytes left in the file can hold")]
+    CountTooLarge { what: String, n: u64, left: usize },
+    #[error("{0} is not valid UTF-8")]
+    NotUtf8(String),
+    #[error("corrupted: {what} has unknown value type {ty}")]
+    UnknownValueType { what: String, ty: u32 },
+    #[error("corrupted: {what} is a bool with byte value {byte}")]
+    BadBool { what: String, byte: u8 },
+    #[error("corrupted: {0} nests arrays deeper than {MAX_ARRAY_DEPTH}")]
+    ArraysTooDeep(String),
+    #[error("corrupted: {what} has unknown element type {ty}")]
+    UnknownElementType { what: String, ty: u32 },
+    #[error("not a GGUF file: {0} bytes, too short for the header")]
+    TooShort(usize),
+    #[error("not a GGUF file: bad magic {0:02x?} (expected \"GGUF\")")]
+    BadMagic([u8; 4]),
+    #[error("unsupported GGUF version {0} (supported: 2, 3)")]
+    Version(u32),
+    #[error("corrupted: metadata key '{0}' appears twice")]
+    DuplicateKey(String),
+    #[error("metadata key 'general.alignment' must be a power of two, found {0}")]
+    Alignment(String),
+    #[error("corrupted: {what} has {n_dims} dimensions (at most {MAX_DIMS})")]
+    TooManyDims { what: String, n_dims: u32 },
+    #[error("corrupted: {what} has dimensions {dims:?} that overflow")]
+    DimsOverflow { what: String, dims: Vec<u64> },
+    #[error("corrupted: tensor '{0}' appears twice")]
+    DuplicateTensor(String),
+    #[error("corrupted: tensor '{name}' has offset {offset} not aligned to {alignment}")]
+    Unaligned {
+        name: String,
+        offset: u64,
+        alignment: u64,
+    },
+    #[error("tensor '{name}': row length {row} is not a multiple of the {ty:?} block size {}", ty.block_elems())]
+    RowNotBlocks {
+        name: String,
+        row: usize,
+        ty: GgmlType,
+    },
+    #[error(
+        "truncated: tensor '{name}' ({} bytes at offset {offset}) runs past the end of the file ({file_len} bytes)",
+        len.map_or("too many".to_string(), |l| l.to_string())
+    )]
+    PastEnd {
+        name: String,
+        len: Option<usize>,
+        offset: u64,
+        file_len: usize,
+    },
+}
+
 /// A bounds-checked little-endian reader over the file bytes.
 pub(super) struct Reader<'a> {
     pub(super) buf: &'a [u8],
@@ -45,17 +108,16 @@ pub(super) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+    pub(super) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], FormatError> {
         let end = self
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| {
-                format!(
-                    "truncated: needs {n} bytes at offset {} for {what}, file has {} bytes",
-                    self.pos,
-                    self.buf.len()
-                )
+            .ok_or_else(|| FormatError::Truncated {
+                need: n,
+                at: self.pos,
+                what: what.to_string(),
+                len: self.buf.len(),
             })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
@@ -66,43 +128,42 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    pub(super) fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
+    pub(super) fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], FormatError> {
         let s = self.take(N, what)?;
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
     }
 
-    pub(super) fn u32(&mut self, what: &str) -> Result<u32, String> {
+    pub(super) fn u32(&mut self, what: &str) -> Result<u32, FormatError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    pub(super) fn u64(&mut self, what: &str) -> Result<u64, String> {
+    pub(super) fn u64(&mut self, what: &str) -> Result<u64, FormatError> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
     /// A count of items of at least `min_size` bytes each, checked against what is left.
-    pub(super) fn count(&mut self, min_size: usize, what: &str) -> Result<usize, String> {
+    pub(super) fn count(&mut self, min_size: usize, what: &str) -> Result<usize, FormatError> {
         let n = self.u64(what)?;
         let fits = usize::try_from(n).ok().filter(|&n| {
             n.checked_mul(min_size)
                 .is_some_and(|b| b <= self.remaining())
         });
-        fits.ok_or_else(|| {
-            format!(
-                "truncated or corrupted: {what} is {n}, more than the {} bytes left in the file can hold",
-                self.remaining()
-            )
+        fits.ok_or_else(|| FormatError::CountTooLarge {
+            what: what.to_string(),
+            n,
+            left: self.remaining(),
         })
     }
 
-    pub(super) fn string(&mut self, what: &str) -> Result<String, String> {
+    pub(super) fn string(&mut self, what: &str) -> Result<String, FormatError> {
         let len = self.count(1, &format!("length of {what}"))?;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what} is not valid UTF-8"))
+        String::from_utf8(bytes.to_vec()).map_err(|_| FormatError::NotUtf8(what.to_string()))
     }
 
-    pub(super) fn value(&mut self, ty: u32, what: &str) -> Result<GgufValue, String> {
+    pub(super) fn value(&mut self, ty: u32, what: &str) -> Result<GgufValue, FormatError> {
         Ok(match ty {
             0 => GgufValue::U8(u8::from_le_bytes(self.array(what)?)),
             1 => GgufValue::I8(i8::from_le_bytes(self.array(what)?)),
@@ -117,15 +178,23 @@ impl<'a> Reader<'a> {
             10 => GgufValue::U64(u64::from_le_bytes(self.array(what)?)),
             11 => GgufValue::I64(i64::from_le_bytes(self.array(what)?)),
             12 => GgufValue::F64(f64::from_le_bytes(self.array(what)?)),
-            _ => return Err(format!("corrupted: {what} has unknown value type {ty}")),
+            _ => {
+                return Err(FormatError::UnknownValueType {
+                    what: what.to_string(),
+                    ty,
+                })
+            }
         })
     }
 
-    pub(super) fn bool(&mut self, what: &str) -> Result<bool, String> {
+    pub(super) fn bool(&mut self, what: &str) -> Result<bool, FormatError> {
         match self.array::<1>(what)?[0] {
             0 => Ok(false),
             1 => Ok(true),
-            b => Err(format!("corrupted: {what} is a bool with byte value {b}")),
+            byte => Err(FormatError::BadBool {
+                what: what.to_string(),
+                byte,
+            }),
         }
     }
 
@@ -135,7 +204,7 @@ impl<'a> Reader<'a> {
         n: usize,
         what: &str,
         f: fn([u8; N]) -> T,
-    ) -> Result<Vec<T>, String> {
+    ) -> Result<Vec<T>, FormatError> {
         // `count` already checked n * N bytes are present, so this allocation is bounded.
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
@@ -144,11 +213,13 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
-    pub(super) fn gguf_array(&mut self, what: &str, depth: usize) -> Result<GgufArray, String> {
+    pub(super) fn gguf_array(
+        &mut self,
+        what: &str,
+        depth: usize,
+    ) -> Result<GgufArray, FormatError> {
         if depth > MAX_ARRAY_DEPTH {
-            return Err(format!(
-                "corrupted: {what} nests arrays deeper than {MAX_ARRAY_DEPTH}"
-            ));
+            return Err(FormatError::ArraysTooDeep(what.to_string()));
         }
         let ty = self.u32(what)?;
         let min_size = match ty {
@@ -157,7 +228,12 @@ impl<'a> Reader<'a> {
             4..=6 => 4,
             8 | 10..=12 => 8,
             9 => 12,
-            _ => return Err(format!("corrupted: {what} has unknown element type {ty}")),
+            _ => {
+                return Err(FormatError::UnknownElementType {
+                    what: what.to_string(),
+                    ty,
+                })
+            }
         };
         let n = self.count(min_size, &format!("element count of {what}"))?;
         Ok(match ty {
@@ -208,7 +284,7 @@ impl GgufFile {
             FileBytes::Map(map)
         };
         let (version, metadata, tensors, alignment, data_start) =
-            parse(data.bytes()).map_err(err)?;
+            parse(data.bytes()).map_err(|e| err(e.to_string()))?;
         Ok(GgufFile {
             path: path.to_path_buf(),
             version,
@@ -382,7 +458,7 @@ impl GgufFile {
             ))
         })?;
         let (start, len) = data_range(info, ty, self.data_start, self.data.bytes().len())
-            .map_err(|m| self.err(m))?;
+            .map_err(|m| self.err(m.to_string()))?;
         Ok(&self.data.bytes()[start..start + len])
     }
 
@@ -397,24 +473,17 @@ impl GgufFile {
 
 pub(super) type Parsed = (u32, Vec<(String, GgufValue)>, Vec<GgufTensorInfo>, u64, u64);
 
-pub(super) fn parse(buf: &[u8]) -> Result<Parsed, String> {
+pub(super) fn parse(buf: &[u8]) -> Result<Parsed, FormatError> {
     let mut r = Reader { buf, pos: 0 };
-    let magic = r.take(4, "the magic number").map_err(|_| {
-        format!(
-            "not a GGUF file: {} bytes, too short for the header",
-            buf.len()
-        )
-    })?;
-    if magic != b"GGUF" {
-        return Err(format!(
-            "not a GGUF file: bad magic {magic:02x?} (expected \"GGUF\")"
-        ));
+    let magic: [u8; 4] = r
+        .array("the magic number")
+        .map_err(|_| FormatError::TooShort(buf.len()))?;
+    if &magic != b"GGUF" {
+        return Err(FormatError::BadMagic(magic));
     }
     let version = r.u32("the version")?;
     if !(2..=3).contains(&version) {
-        return Err(format!(
-            "unsupported GGUF version {version} (supported: 2, 3)"
-        ));
+        return Err(FormatError::Version(version));
     }
     // Each tensor entry needs at least 8 (name len) + 4 + 4 + 8 bytes; each KV at least 8 + 4 + 1.
     let n_tensors = r.count(24, "the tensor count")?;
@@ -427,7 +496,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, String> {
         let ty = r.u32(&what)?;
         let value = r.value(ty, &what)?;
         if metadata.iter().any(|(k, _)| *k == key) {
-            return Err(format!("corrupted: metadata key '{key}' appears twice"));
+            return Err(FormatError::DuplicateKey(key));
         }
         metadata.push((key, value));
     }
@@ -436,12 +505,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, String> {
         None => DEFAULT_ALIGNMENT,
         Some((_, v)) => match v.as_u64() {
             Some(a) if a > 0 && a.is_power_of_two() => a,
-            _ => {
-                return Err(format!(
-                    "metadata key 'general.alignment' must be a power of two, found {}",
-                    v.summary()
-                ))
-            }
+            _ => return Err(FormatError::Alignment(v.summary())),
         },
     };
 
@@ -451,9 +515,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, String> {
         let what = format!("tensor '{name}'");
         let n_dims = r.u32(&what)?;
         if n_dims > MAX_DIMS {
-            return Err(format!(
-                "corrupted: {what} has {n_dims} dimensions (at most {MAX_DIMS})"
-            ));
+            return Err(FormatError::TooManyDims { what, n_dims });
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -465,12 +527,10 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, String> {
             usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
         });
         if n.is_none() {
-            return Err(format!(
-                "corrupted: {what} has dimensions {dims:?} that overflow"
-            ));
+            return Err(FormatError::DimsOverflow { what, dims });
         }
         if tensors.iter().any(|t: &GgufTensorInfo| t.name == name) {
-            return Err(format!("corrupted: tensor '{name}' appears twice"));
+            return Err(FormatError::DuplicateTensor(name));
         }
         tensors.push(GgufTensorInfo {
             name,
@@ -483,10 +543,11 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, String> {
     let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
     for t in &tensors {
         if !t.offset.is_multiple_of(alignment) {
-            return Err(format!(
-                "corrupted: tensor '{}' has offset {} not aligned to {alignment}",
-                t.name, t.offset
-            ));
+            return Err(FormatError::Unaligned {
+                name: t.name.clone(),
+                offset: t.offset,
+                alignment,
+            });
         }
         // Bounds of tensors we cannot decode are checked when they are asked for.
         if let Some(ty) = GgmlType::from_id(t.ggml_type) {
@@ -502,16 +563,15 @@ pub(super) fn data_range(
     ty: GgmlType,
     data_start: u64,
     file_len: usize,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize), FormatError> {
     let n = t.n_elements();
     let row = t.dims.first().copied().unwrap_or(1) as usize;
     if !row.is_multiple_of(ty.block_elems()) {
-        return Err(format!(
-            "tensor '{}': row length {row} is not a multiple of the {:?} block size {}",
-            t.name,
+        return Err(FormatError::RowNotBlocks {
+            name: t.name.clone(),
+            row,
             ty,
-            ty.block_elems()
-        ));
+        });
     }
     let len = (n / ty.block_elems()).checked_mul(ty.block_bytes());
     let start = data_start
@@ -519,11 +579,11 @@ pub(super) fn data_range(
         .and_then(|s| usize::try_from(s).ok());
     match (start, len) {
         (Some(s), Some(l)) if s.checked_add(l).is_some_and(|e| e <= file_len) => Ok((s, l)),
-        _ => Err(format!(
-            "truncated: tensor '{}' ({} bytes at offset {}) runs past the end of the file ({file_len} bytes)",
-            t.name,
-            len.map_or("too many".to_string(), |l| l.to_string()),
-            data_start.saturating_add(t.offset)
-        )),
+        _ => Err(FormatError::PastEnd {
+            name: t.name.clone(),
+            len,
+            offset: data_start.saturating_add(t.offset),
+            file_len,
+        }),
     }
 }
