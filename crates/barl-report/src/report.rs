@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use barl_train::files::write_atomic;
+use barl_train::math::metrics::keys;
 
 use crate::plot::{plot_panels, Panel, Series};
 use crate::ReportError;
@@ -36,11 +37,11 @@ const CONFIG_KEYS: [&str; 8] = [
 ];
 /// Timing keys and their labels in the timing plot.
 const TIMING_PARTS: [(&str, &str); 3] = [
-    ("timing_s/gen", "gen"),
-    ("timing_s/probe", "probe"),
-    ("timing_s/update", "update"),
+    (keys::TIME_GEN, "gen"),
+    (keys::TIME_PROBE, "probe"),
+    (keys::TIME_UPDATE, "update"),
 ];
-const REWARD: &str = "critic/score/mean";
+const REWARD: &str = keys::SCORE_MEAN;
 
 /// Writes `run_dir/plots/*.{png,svg}` and `run_dir/report.html`; returns the HTML path.
 ///
@@ -192,11 +193,11 @@ impl Metrics {
             .collect()
     }
 
-    /// Keys of evaluation accuracies: `val/<dataset>/acc` (any key under `val/` ending in `acc`).
+    /// Keys of evaluation accuracies: `val/<dataset>/acc`.
     fn val_acc_keys(&self) -> Vec<String> {
         self.keys()
             .into_iter()
-            .filter(|k| k.starts_with("val/") && k.ends_with("acc"))
+            .filter(|k| keys::val_set(k).is_some())
             .map(str::to_string)
             .collect()
     }
@@ -342,11 +343,7 @@ fn plot_specs(metrics: &Metrics) -> Vec<PlotSpec> {
     let val_labels: Vec<(&str, &str)> = val_keys
         .iter()
         .map(|k| {
-            let label = k
-                .strip_prefix("val/")
-                .and_then(|s| s.strip_suffix("/acc"))
-                .filter(|s| !s.is_empty())
-                .unwrap_or(k);
+            let label = keys::val_set(k).unwrap_or(k);
             (k.as_str(), label)
         })
         .collect();
@@ -370,8 +367,8 @@ fn plot_specs(metrics: &Metrics) -> Vec<PlotSpec> {
         caption:
             "Mean response length in tokens, and the share of responses cut at the length limit.",
         keys: vec![
-            "response_length/mean".into(),
-            "response_length/clip_ratio".into(),
+            keys::RESPONSE_LENGTH_MEAN.into(),
+            keys::RESPONSE_LENGTH_CLIP_RATIO.into(),
         ],
         panels: [
             panel(
@@ -379,14 +376,14 @@ fn plot_specs(metrics: &Metrics) -> Vec<PlotSpec> {
                 "Response length",
                 "tokens",
                 None,
-                &[("response_length/mean", "mean")],
+                &[(keys::RESPONSE_LENGTH_MEAN, "mean")],
             ),
             panel(
                 metrics,
                 "Responses cut at the limit",
                 "share",
                 None,
-                &[("response_length/clip_ratio", "clip ratio")],
+                &[(keys::RESPONSE_LENGTH_CLIP_RATIO, "clip ratio")],
             ),
         ]
         .into_iter()
@@ -397,13 +394,13 @@ fn plot_specs(metrics: &Metrics) -> Vec<PlotSpec> {
     let entropy = PlotSpec {
         name: "entropy",
         caption: "Mean token entropy of the policy on its own responses.",
-        keys: vec!["actor/entropy".into()],
+        keys: vec![keys::ENTROPY.into()],
         panels: panel(
             metrics,
             "Policy entropy",
             "nats per token",
             None,
-            &[("actor/entropy", "entropy")],
+            &[(keys::ENTROPY, "entropy")],
         )
         .into_iter()
         .collect(),
@@ -412,21 +409,21 @@ fn plot_specs(metrics: &Metrics) -> Vec<PlotSpec> {
     let optimizer = PlotSpec {
         name: "optimizer",
         caption: "Gradient norm (before clipping) and the share of tokens whose ratio was clipped.",
-        keys: vec!["actor/grad_norm".into(), "actor/pg_clipfrac".into()],
+        keys: vec![keys::GRAD_NORM.into(), keys::PG_CLIPFRAC.into()],
         panels: [
             panel(
                 metrics,
                 "Gradient norm",
-                "actor/grad_norm",
+                keys::GRAD_NORM,
                 None,
-                &[("actor/grad_norm", "grad norm")],
+                &[(keys::GRAD_NORM, "grad norm")],
             ),
             panel(
                 metrics,
                 "Clipped fraction",
-                "actor/pg_clipfrac",
+                keys::PG_CLIPFRAC,
                 None,
-                &[("actor/pg_clipfrac", "clip fraction")],
+                &[(keys::PG_CLIPFRAC, "clip fraction")],
             ),
         ]
         .into_iter()
@@ -447,23 +444,23 @@ fn plot_specs(metrics: &Metrics) -> Vec<PlotSpec> {
         name: "barl",
         caption: "BARL: mean Bayes-adaptive value and mean number of plausible hypotheses.",
         keys: vec![
-            "barl/bayes_value/mean".into(),
-            "barl/num_hypotheses/mean".into(),
+            keys::BAYES_VALUE_MEAN.into(),
+            keys::NUM_HYPOTHESES_MEAN.into(),
         ],
         panels: [
             panel(
                 metrics,
                 "Bayes-adaptive value",
-                "barl/bayes_value/mean",
+                keys::BAYES_VALUE_MEAN,
                 None,
-                &[("barl/bayes_value/mean", "mean")],
+                &[(keys::BAYES_VALUE_MEAN, "mean")],
             ),
             panel(
                 metrics,
                 "Plausible hypotheses",
-                "barl/num_hypotheses/mean",
+                keys::NUM_HYPOTHESES_MEAN,
                 None,
-                &[("barl/num_hypotheses/mean", "mean")],
+                &[(keys::NUM_HYPOTHESES_MEAN, "mean")],
             ),
         ]
         .into_iter()
@@ -568,11 +565,11 @@ fn render_html(
         }
     }
     for key in [
-        "timing_s/gen",
-        "timing_s/probe",
-        "timing_s/update",
-        "timing_s/step",
-        "perf/throughput",
+        keys::TIME_GEN,
+        keys::TIME_PROBE,
+        keys::TIME_UPDATE,
+        keys::TIME_STEP,
+        keys::THROUGHPUT,
     ] {
         let values: Vec<f64> = metrics.points(key).iter().map(|p| p.1).collect();
         if let Some(m) = mean(&values) {
@@ -585,7 +582,7 @@ fn render_html(
         }
     }
     let step_times: Vec<f64> = metrics
-        .points("timing_s/step")
+        .points(keys::TIME_STEP)
         .iter()
         .map(|p| p.1)
         .collect();

@@ -6,6 +6,36 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// The `metrics.jsonl` keys readers look up (the report's plots and summary);
+/// a test checks each one against what [`StepRecord`] writes.
+pub mod keys {
+    pub const SCORE_MEAN: &str = "critic/score/mean";
+    pub const RESPONSE_LENGTH_MEAN: &str = "response_length/mean";
+    pub const RESPONSE_LENGTH_CLIP_RATIO: &str = "response_length/clip_ratio";
+    pub const ENTROPY: &str = "actor/entropy";
+    pub const GRAD_NORM: &str = "actor/grad_norm";
+    pub const PG_CLIPFRAC: &str = "actor/pg_clipfrac";
+    pub const BAYES_VALUE_MEAN: &str = "barl/bayes_value/mean";
+    pub const NUM_HYPOTHESES_MEAN: &str = "barl/num_hypotheses/mean";
+    pub const TIME_GEN: &str = "timing_s/gen";
+    pub const TIME_PROBE: &str = "timing_s/probe";
+    pub const TIME_UPDATE: &str = "timing_s/update";
+    pub const TIME_STEP: &str = "timing_s/step";
+    pub const THROUGHPUT: &str = "perf/throughput";
+
+    /// `val/<set>/acc`: the held-out accuracy key of evaluation set `set`.
+    pub fn val_acc(set: &str) -> String {
+        format!("val/{set}/acc")
+    }
+
+    /// The set of a `val/<set>/acc` key.
+    pub fn val_set(key: &str) -> Option<&str> {
+        key.strip_prefix("val/")?
+            .strip_suffix("/acc")
+            .filter(|s| !s.is_empty())
+    }
+}
+
 /// A `metrics.jsonl` line: the RL step's statistics (absent on the initial
 /// evaluation's line, step 0) and the held-out accuracies when evaluated.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -127,6 +157,42 @@ mod tests {
         assert!(v.get("actor/kl").is_none());
         assert!(v.get("timing_s/eval").is_none());
         assert_eq!(v.as_object().unwrap().len(), 22);
+    }
+
+    #[test]
+    fn the_shared_keys_are_the_ones_written() {
+        let line = StepRecord {
+            step: 1,
+            train: Some(StepStats {
+                bayes_value_mean: Some(0.5),
+                num_hypotheses_mean: Some(2.0),
+                ..StepStats::default()
+            }),
+            val: BTreeMap::from([(keys::val_acc("gsm8k"), 0.5)]),
+            eval_seconds: None,
+        };
+        let v = serde_json::to_value(&line).unwrap();
+        for k in [
+            keys::SCORE_MEAN,
+            keys::RESPONSE_LENGTH_MEAN,
+            keys::RESPONSE_LENGTH_CLIP_RATIO,
+            keys::ENTROPY,
+            keys::GRAD_NORM,
+            keys::PG_CLIPFRAC,
+            keys::BAYES_VALUE_MEAN,
+            keys::NUM_HYPOTHESES_MEAN,
+            keys::TIME_GEN,
+            keys::TIME_PROBE,
+            keys::TIME_UPDATE,
+            keys::TIME_STEP,
+            keys::THROUGHPUT,
+        ] {
+            assert!(v.get(k).is_some(), "{k} is not written");
+        }
+        assert_eq!(v["val/gsm8k/acc"], 0.5);
+        assert_eq!(keys::val_set("val/gsm8k/acc"), Some("gsm8k"));
+        assert_eq!(keys::val_set("val//acc"), None);
+        assert_eq!(keys::val_set("critic/score/mean"), None);
     }
 
     #[test]

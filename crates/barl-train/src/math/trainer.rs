@@ -30,7 +30,7 @@ use super::config::{PromptOverflow, TrainConfig};
 use super::data::{load_problems, resolve_data_dir, source_name};
 use super::engine::Engine;
 use super::eval::{accuracy, eval_problems, EvalSetup};
-use super::metrics::{mean, StepRecord, StepStats};
+use super::metrics::{keys, mean, StepRecord, StepStats};
 use super::step::{advantages, clip_ratio, ppo_update, reference_logprobs, rollout, PromptItem};
 use crate::files::write_atomic;
 use crate::optim::{AdamW, AdamWConfig};
@@ -382,7 +382,7 @@ impl Trainer {
         for (name, problems) in &self.eval_sets {
             let path = dir.join(format!("{name}.jsonl"));
             let recs = eval_problems(&self.engine, &setup, name, problems, &path, &mut |_| {})?;
-            out.insert(format!("val/{name}/acc"), accuracy(&recs));
+            out.insert(keys::val_acc(name), accuracy(&recs));
         }
         Ok(out)
     }
