@@ -4,6 +4,10 @@
 
 use std::path::PathBuf;
 
+mod fixtures;
+#[allow(unused_imports)] // not every test file uses the fixtures
+pub use fixtures::*;
+
 /// A metadata value as written to a GGUF file: `(value type id, payload bytes)`.
 pub struct Kv(pub u32, pub Vec<u8>);
 
