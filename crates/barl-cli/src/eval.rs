@@ -95,6 +95,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.n == 0 {
         return Err(usage("--n must be at least 1".into()));
     }
+    if args.limit == Some(0) {
+        return Err(usage(
+            "--limit must be at least 1 (0 would evaluate nothing)".into(),
+        ));
+    }
+    if args.max_new_tokens == 0 {
+        return Err(usage(
+            "--max-new-tokens must be at least 1 (0 gives empty responses)".into(),
+        ));
+    }
     if args.n > 1 && args.temperature == 0.0 {
         return Err(usage(
             "--n > 1 needs --temperature > 0 (greedy samples are identical)".into(),

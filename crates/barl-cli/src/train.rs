@@ -79,6 +79,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             trainer.config().max_prompt_len
         );
     }
+    if trainer.finished() {
+        eprintln!(
+            "{} has already finished its {} steps; nothing to train (the report is rewritten)",
+            run_dir.display(),
+            trainer.state().step
+        );
+    }
     if trainer.evaluates_first() {
         eprintln!("evaluating the initial model on the held-out set(s)");
     }

@@ -251,3 +251,15 @@ fn help_documents_every_option() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn eval_refuses_settings_that_evaluate_nothing() {
+    for (flag, value) in [("--limit", "0"), ("--max-new-tokens", "0")] {
+        let out = barl()
+            .args(["eval", "--model", "/no/such/model", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        assert!(stderr(&out).contains(flag), "{flag}: {}", stderr(&out));
+    }
+}

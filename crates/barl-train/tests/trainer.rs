@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use barl_model::testing::{fresh_temp_dir, save_tiny_llama};
+use barl_model::testing::{
+    byte_tokenizer, fresh_temp_dir, save_tiny_llama, tiny_llama_config, tiny_llama_weights,
+};
 use barl_train::math::checkpoint::load_state;
 use barl_train::math::config::TrainConfig;
 use barl_train::math::metrics::StepRecord;
@@ -103,8 +105,9 @@ fn two_steps_log_checkpoint_and_resume_exactly() {
         trainer.resumed_from(),
         Some(b.join("checkpoints/step-000001").as_path())
     );
-    assert!(!trainer.evaluates_first());
+    assert!(!trainer.evaluates_first() && !trainer.finished());
     trainer.run(&mut |_| {}).unwrap();
+    assert!(Trainer::new(cfg.clone(), &b, true).unwrap().finished());
     assert_eq!(metrics(&a), metrics(&b));
     assert!(weights(&a, 2) == weights(&b, 2), "final weights differ");
     assert!(weights(&a, 1) == weights(&b, 1));
@@ -120,5 +123,40 @@ fn two_steps_log_checkpoint_and_resume_exactly() {
     let err = Trainer::new(cfg, &a, false).err().unwrap();
     assert!(matches!(err, TrainError::Setting(_)), "{err}");
     assert!(err.to_string().contains("already holds a run"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_diverged_run_without_checkpoints_says_so() {
+    let dir = tmp("nan");
+    // A final norm of NaN: every loss is NaN, so every step is skipped.
+    let mut w = tiny_llama_weights(7).unwrap();
+    let norm = w["model.norm.weight"].clone();
+    w.insert(
+        "model.norm.weight".into(),
+        (norm.ones_like().unwrap() * f64::NAN).unwrap(),
+    );
+    let model = dir.join("model");
+    barl_model::save_hf_folder(
+        &model,
+        &tiny_llama_config(),
+        &w,
+        &byte_tokenizer().unwrap(),
+        None,
+    )
+    .unwrap();
+    let mut cfg = config(&model);
+    cfg.save_every = 0;
+    cfg.max_skipped_steps = 1;
+    cfg.eval_data.clear();
+    let mut trainer = Trainer::new(cfg, &dir.join("r"), false).unwrap();
+    let err = trainer.run(&mut |_| {}).unwrap_err();
+    assert!(matches!(err, TrainError::Diverged(_)), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("no checkpoint was written yet (save_every = 0)"),
+        "{err}"
+    );
+    assert_eq!(trainer.state().skipped_total, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

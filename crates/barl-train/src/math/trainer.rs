@@ -236,13 +236,17 @@ impl Trainer {
             let line = self.step()?;
             on_line(&line);
             if self.state.skipped_in_a_row >= self.cfg.max_skipped_steps {
+                let last_good = match latest_checkpoint(&self.run_dir) {
+                    Some(c) => format!("the last good checkpoint is {}", c.display()),
+                    None => format!(
+                        "no checkpoint was written yet (save_every = {})",
+                        self.cfg.save_every
+                    ),
+                };
                 return Err(TrainError::Diverged(format!(
                     "stopping at step {}: {} steps in a row had a non-finite loss or gradient \
-                     (max_skipped_steps = {}); the last good checkpoint is in {}",
-                    self.state.step,
-                    self.state.skipped_in_a_row,
-                    self.cfg.max_skipped_steps,
-                    self.run_dir.join("checkpoints").display()
+                     (max_skipped_steps = {}); {last_good}",
+                    self.state.step, self.state.skipped_in_a_row, self.cfg.max_skipped_steps,
                 )));
             }
         }
@@ -433,6 +437,11 @@ impl Trainer {
     /// Training prompts cut to `max_prompt_len`, and left out.
     pub fn prompts_cut(&self) -> (usize, usize) {
         (self.truncated, self.skipped)
+    }
+
+    /// Whether every step of the run is already done (a finished run resumed).
+    pub fn finished(&self) -> bool {
+        self.state.step >= self.cfg.num_steps
     }
 
     /// Whether `run` starts with an evaluation of the initial model.

@@ -287,6 +287,14 @@ impl TrainConfig {
                 return invalid(key, format!("must be at least 1, got {value}"));
             }
         }
+        if self.adv_estimator == AdvEstimator::Grpo && self.n_samples_per_prompt < 2 {
+            return invalid(
+                "n_samples_per_prompt",
+                "must be at least 2 with adv_estimator = grpo (a group of one completion \
+                 has advantage 0, so nothing would be learned)"
+                    .into(),
+            );
+        }
         if !self.train_batch_size.is_multiple_of(self.micro_batch_size) {
             return invalid(
                 "train_batch_size",
@@ -307,7 +315,8 @@ impl TrainConfig {
             ("adam_eps", self.adam_eps, Range::NonNegative),
             ("weight_decay", self.weight_decay, Range::NonNegative),
             ("grad_clip", self.grad_clip, Range::NonNegative),
-            ("clip_ratio_low", self.clip_ratio_low, Range::NonNegative),
+            // 1 - clip_ratio_low bounds the ratio from below: at 1 or more nothing is clipped.
+            ("clip_ratio_low", self.clip_ratio_low, Range::ClosedOpenUnit),
             ("clip_ratio_high", self.clip_ratio_high, Range::NonNegative),
             ("kl_coef", self.kl_coef, Range::NonNegative),
             ("adv_eps", self.adv_eps as f64, Range::NonNegative),

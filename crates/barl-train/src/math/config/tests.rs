@@ -285,10 +285,18 @@ fn validate_names_the_broken_key() {
     };
     base.validate().unwrap();
     type Edit = fn(&mut TrainConfig);
-    let cases: [(Edit, &str); 16] = [
+    let cases: [(Edit, &str); 18] = [
         (
             |c| c.n_samples_per_prompt = 0,
             "n_samples_per_prompt: must be at least 1, got 0",
+        ),
+        (
+            |c| c.n_samples_per_prompt = 1,
+            "n_samples_per_prompt: must be at least 2 with adv_estimator = grpo (a group of one completion has advantage 0, so nothing would be learned)",
+        ),
+        (
+            |c| c.clip_ratio_low = 5.0,
+            "clip_ratio_low: must be in [0, 1), got 5",
         ),
         (
             |c| c.train_batch_size = 6,
