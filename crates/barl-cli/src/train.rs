@@ -69,6 +69,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .map_err(|e| usage(e.to_string()))?;
     let mut trainer = Trainer::new(cfg, &run_dir, args.resume.is_some())?;
     trainer.step_delay = step_delay();
+    for (c, why) in trainer.rejected_checkpoints() {
+        eprintln!("warning: passing over checkpoint {}: {why}", c.display());
+    }
     if let Some(c) = trainer.resumed_from() {
         eprintln!("resuming {} from {}", run_dir.display(), c.display());
     }

@@ -160,3 +160,39 @@ fn a_diverged_run_without_checkpoints_says_so() {
     assert_eq!(trainer.state().skipped_total, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_damaged_newest_checkpoint_is_passed_over_on_resume() {
+    let dir = tmp("damaged");
+    let model = tiny_model(&dir);
+    let cfg = config(&model);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    Trainer::new(cfg.clone(), &a, false)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    Trainer::new(cfg.clone(), &b, false)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    // Flip one byte of the newest checkpoint's weights: same size, other hash.
+    let weights_file = b.join("checkpoints/step-000002/model/model.safetensors");
+    let mut bytes = std::fs::read(&weights_file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&weights_file, bytes).unwrap();
+
+    let mut trainer = Trainer::new(cfg, &b, true).unwrap();
+    assert_eq!(
+        trainer.resumed_from(),
+        Some(b.join("checkpoints/step-000001").as_path())
+    );
+    let rejected = trainer.rejected_checkpoints();
+    assert_eq!(rejected.len(), 1);
+    assert!(rejected[0].1.to_string().contains("does not match the manifest"));
+    // Step 2 is trained again and ends where the undamaged run did.
+    trainer.run(&mut |_| {}).unwrap();
+    assert_eq!(metrics(&a), metrics(&b));
+    assert!(weights(&a, 2) == weights(&b, 2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

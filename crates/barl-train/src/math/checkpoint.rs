@@ -8,7 +8,7 @@
 //! `keep` are kept. Sampling streams and data order are functions of (seed,
 //! position), so the saved positions are all the random state a resume needs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use barl_model::{save_hf_folder, CausalLm, Tokenizer};
@@ -97,6 +97,7 @@ pub fn save_checkpoint<M: CausalLm + ?Sized>(
         .map_err(|e| TrainError::Checkpoint(format!("trainer state: {e}")))?;
     let state_path = tmp.join("trainer.json");
     std::fs::write(&state_path, json).map_err(|e| io_err("writing", &state_path, e))?;
+    write_manifest(&tmp)?;
     sync_dir(&tmp);
 
     let dest = root.join(&name);
@@ -138,6 +139,104 @@ pub fn list_checkpoints(run_dir: &Path) -> Vec<(usize, PathBuf)> {
 /// The newest complete checkpoint, if any.
 pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
     list_checkpoints(run_dir).pop().map(|(_, p)| p)
+}
+
+/// The newest checkpoint that passes [`verify_checkpoint`], and the newer ones
+/// that failed, each with why (a resume falls back past them).
+pub fn latest_verified_checkpoint(run_dir: &Path) -> (Option<PathBuf>, Vec<(PathBuf, TrainError)>) {
+    let mut rejected = Vec::new();
+    for (_, path) in list_checkpoints(run_dir).into_iter().rev() {
+        match verify_checkpoint(&path) {
+            Ok(()) => return (Some(path), rejected),
+            Err(e) => rejected.push((path, e)),
+        }
+    }
+    (None, rejected)
+}
+
+/// Name of the file listing a checkpoint's files with their sizes and hashes.
+const MANIFEST: &str = "manifest.json";
+
+/// One file of a checkpoint as written: size in bytes and FNV-1a 64 hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct FileRecord {
+    bytes: u64,
+    fnv1a64: String,
+}
+
+/// Checks every file `manifest.json` lists against its recorded size and hash,
+/// and that `trainer.json` parses. A checkpoint without a manifest (written
+/// before manifests existed) is checked by `trainer.json` alone.
+pub fn verify_checkpoint(ckpt: &Path) -> Result<(), TrainError> {
+    load_state(ckpt)?;
+    let path = ckpt.join(MANIFEST);
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| io_err("reading", &path, e))?;
+    let files: BTreeMap<String, FileRecord> =
+        serde_json::from_str(&text).map_err(|e| io_err("parsing", &path, e))?;
+    for (name, want) in files {
+        let file = ckpt.join(&name);
+        let got = file_record(&file)?;
+        if got != want {
+            return Err(TrainError::Checkpoint(format!(
+                "{} does not match the manifest ({} bytes, hash {}; written as {} bytes, hash {})",
+                file.display(),
+                got.bytes,
+                got.fnv1a64,
+                want.bytes,
+                want.fnv1a64
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Records every file under `dir` (relative paths, `/`-separated) in `dir/manifest.json`.
+fn write_manifest(dir: &Path) -> Result<(), TrainError> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| io_err("listing", &d, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io_err("listing", &d, e))?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                let name = rel.to_string_lossy().replace('\\', "/");
+                files.insert(name, file_record(&path)?);
+            }
+        }
+    }
+    let path = dir.join(MANIFEST);
+    let json = serde_json::to_string_pretty(&files)
+        .map_err(|e| TrainError::Checkpoint(format!("manifest: {e}")))?;
+    std::fs::write(&path, json).map_err(|e| io_err("writing", &path, e))
+}
+
+/// Size and FNV-1a 64 hash (`h = (h XOR byte) * 0x100000001b3`, from
+/// `0xcbf29ce484222325`) of a file, read in 1 MiB pieces.
+fn file_record(path: &Path) -> Result<FileRecord, TrainError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| io_err("reading", path, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut h, mut bytes) = (0xcbf2_9ce4_8422_2325u64, 0u64);
+    loop {
+        let n = f.read(&mut buf).map_err(|e| io_err("reading", path, e))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        for &b in &buf[..n] {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Ok(FileRecord {
+        bytes,
+        fnv1a64: format!("{h:016x}"),
+    })
 }
 
 fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {

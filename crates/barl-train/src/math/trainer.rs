@@ -24,7 +24,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::checkpoint::{
-    latest_checkpoint, load_optimizer, load_state, save_checkpoint, TrainerState,
+    latest_checkpoint, latest_verified_checkpoint, load_optimizer, load_state, save_checkpoint,
+    TrainerState,
 };
 use super::config::{PromptOverflow, TrainConfig};
 use super::data::{load_problems, resolve_data_dir, source_name};
@@ -56,6 +57,8 @@ pub struct Trainer {
     state: TrainerState,
     metrics: File,
     resumed_from: Option<PathBuf>,
+    /// Newer checkpoints a resume passed over, with why.
+    rejected: Vec<(PathBuf, TrainError)>,
     last_saved: usize,
     /// A pause before every update (a test kills a run inside a chosen step).
     pub step_delay: Option<Duration>,
@@ -91,10 +94,11 @@ impl Trainer {
             eval_sets.push((source_name(spec), problems));
         }
 
-        let ckpt = if resume {
-            latest_checkpoint(run_dir)
+        // A damaged newest checkpoint is passed over for the one before it.
+        let (ckpt, rejected) = if resume {
+            latest_verified_checkpoint(run_dir)
         } else {
-            None
+            (None, Vec::new())
         };
         let state = match &ckpt {
             Some(c) => {
@@ -205,6 +209,7 @@ impl Trainer {
             state,
             metrics,
             resumed_from: ckpt,
+            rejected,
             step_delay: None,
         })
     }
@@ -432,6 +437,12 @@ impl Trainer {
     /// The checkpoint a resumed run started from.
     pub fn resumed_from(&self) -> Option<&Path> {
         self.resumed_from.as_deref()
+    }
+
+    /// Checkpoints newer than [`resumed_from`](Self::resumed_from) that failed
+    /// verification, with why.
+    pub fn rejected_checkpoints(&self) -> &[(PathBuf, TrainError)] {
+        &self.rejected
     }
 
     /// Training prompts cut to `max_prompt_len`, and left out.
