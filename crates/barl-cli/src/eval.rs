@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use barl_math::data::{load_benchmark_with, LoadOptions, Problem, BENCHMARKS};
 use barl_math::evalfile::{compute_metrics, BenchmarkMetrics, EvalRecord};
 use barl_math::grader::{grader_by_name, Grader};
@@ -76,9 +76,115 @@ pub struct EvalArgs {
     /// Seed of the sampler
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Discard the records already in --out (made with other settings) instead of resuming
+    #[arg(long)]
+    pub overwrite: bool,
     /// Hide the progress bar
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Everything that changes the rows of an eval folder; a resume with other
+/// values would mix rows, so it is refused (`eval_settings.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+struct RowSettings {
+    /// The model's path with the size and modification time of its files.
+    model: String,
+    n: usize,
+    temperature: f32,
+    top_p: f32,
+    max_new_tokens: usize,
+    seed: u64,
+    grader: String,
+    prompt_style: String,
+    instruction: String,
+    /// The held-out sets of `--from-config`, if given.
+    config_eval_data: String,
+}
+
+/// The model file (or the files of a model folder) as path, size and
+/// modification time: a replaced model file changes it.
+fn model_identity(path: &Path) -> String {
+    let describe = |p: &Path| {
+        let m = std::fs::metadata(p).ok();
+        let size = m.as_ref().map_or(0, |m| m.len());
+        let mtime = m
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        format!("{} ({size} bytes, modified {mtime})", p.display())
+    };
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if !canonical.is_dir() {
+        return describe(&canonical);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&canonical)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| describe(f))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Refuses to resume `out` under other settings than its rows were made with
+/// (naming the first that differs), unless `overwrite`, which removes the old
+/// rows; records the settings for the next resume.
+fn check_resume(out: &Path, settings: &RowSettings, overwrite: bool) -> Result<()> {
+    let path = out.join("eval_settings.json");
+    let previous: Option<RowSettings> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let rows: Vec<PathBuf> = std::fs::read_dir(out)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let differs = match &previous {
+        Some(p) => first_difference(p, settings),
+        None if rows.is_empty() => None,
+        None => Some("the settings (the folder has rows but no eval_settings.json)".to_string()),
+    };
+    if let Some(what) = differs {
+        if !overwrite {
+            return Err(UsageError(format!(
+                "--out {}: its rows were made with other {what}; use --overwrite to start \
+                 over or choose another --out",
+                out.display()
+            ))
+            .into());
+        }
+        for f in rows.iter().chain([&out.join("metrics.json")]) {
+            if f.exists() {
+                std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
+            }
+        }
+    }
+    crate::runs::write_atomic(&path, serde_json::to_string_pretty(settings)?.as_bytes())?;
+    Ok(())
+}
+
+/// `"<key> (was A, now B)"` for the first setting that differs.
+fn first_difference(old: &RowSettings, new: &RowSettings) -> Option<String> {
+    let (a, b) = (
+        serde_json::to_value(old).ok()?,
+        serde_json::to_value(new).ok()?,
+    );
+    let (a, b) = (a.as_object()?, b.as_object()?);
+    a.iter().find_map(|(k, v)| {
+        let w = b.get(k)?;
+        (v != w).then(|| format!("{k} (was {v}, now {w})"))
+    })
 }
 
 /// One benchmark's line in metrics.json.
@@ -180,6 +286,22 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         None => crate::runs::first_free("runs/eval"),
     };
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("--out {}: {e}", out.display())))?;
+    let settings = RowSettings {
+        model: model_identity(&args.model),
+        n: args.n,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        max_new_tokens: args.max_new_tokens,
+        seed: args.seed,
+        grader: args.grader.clone(),
+        prompt_style: style_text.clone(),
+        instruction: builder.instruction.clone(),
+        config_eval_data: train_cfg
+            .as_ref()
+            .map(|tc| format!("{:?}", tc.eval_data))
+            .unwrap_or_default(),
+    };
+    check_resume(&out, &settings, args.overwrite)?;
 
     let engine = Engine::load(&args.model)?;
     sampling.stop_tokens = engine.stop_tokens();
@@ -273,7 +395,7 @@ fn eval_set(
     path: &Path,
 ) -> Result<Vec<EvalRecord>> {
     let bar = crate::progress::bar(quiet, bench, problems.len(), "problems");
-    let records = eval_problems(engine, setup, bench, problems, path, &mut |p| {
+    let mut records = eval_problems(engine, setup, bench, problems, path, &mut |p| {
         if p.done == 0 && p.resumed > 0 {
             eprintln!(
                 "{bench}: resuming, {} problem(s) already in {}",
@@ -286,6 +408,10 @@ fn eval_set(
         bar.set_message(format!("acc {:.3}", p.accuracy));
     })?;
     bar.finish_and_clear();
+    // Rows of problems outside this slice (a larger --limit before) are kept
+    // in the file but not counted.
+    let wanted: std::collections::HashSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
+    records.retain(|r| wanted.contains(r.id.as_str()));
     Ok(records)
 }
 

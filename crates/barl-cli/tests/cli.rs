@@ -263,3 +263,52 @@ fn eval_refuses_settings_that_evaluate_nothing() {
         assert!(stderr(&out).contains(flag), "{flag}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn eval_resume_refuses_changed_settings_unless_overwritten() {
+    let dir = scratch("eval-settings");
+    let model = barl_model::testing::save_tiny_llama(&dir, 7).unwrap();
+    let cfg = dir.join("held-out.toml");
+    std::fs::write(
+        &cfg,
+        "prompt_style = \"raw:Q: {question}\\nA:\"\n[[eval_data]]\nsource = \"arith\"\ncount = 3\noffset = 1000000\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let eval = |tokens: &str, extra: &[&str]| {
+        barl()
+            .args(["eval", "--quiet", "--max-new-tokens", tokens, "--model"])
+            .arg(&model)
+            .arg("--from-config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_ok(&eval("4", &[]));
+    // The same settings resume; other ones are refused, naming the setting.
+    let again = eval("4", &[]);
+    assert_ok(&again);
+    assert!(stderr(&again).contains("resuming"), "{}", stderr(&again));
+    let changed = eval("8", &[]);
+    assert_eq!(changed.status.code(), Some(2), "{}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("max_new_tokens (was 4, now 8)"),
+        "{}",
+        stderr(&changed)
+    );
+    // --overwrite starts over with the new settings.
+    let fresh = eval("8", &["--overwrite"]);
+    assert_ok(&fresh);
+    assert!(!stderr(&fresh).contains("resuming"), "{}", stderr(&fresh));
+    let rows = std::fs::read_to_string(out.join("arith.jsonl")).unwrap();
+    assert_eq!(rows.lines().count(), 3);
+    // A smaller --limit resumes and counts only its slice.
+    let two = eval("8", &["--limit", "2"]);
+    assert_ok(&two);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["benchmarks"][0]["problems"], 2);
+}

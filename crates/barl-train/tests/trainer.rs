@@ -189,7 +189,10 @@ fn a_damaged_newest_checkpoint_is_passed_over_on_resume() {
     );
     let rejected = trainer.rejected_checkpoints();
     assert_eq!(rejected.len(), 1);
-    assert!(rejected[0].1.to_string().contains("does not match the manifest"));
+    assert!(rejected[0]
+        .1
+        .to_string()
+        .contains("does not match the manifest"));
     // Step 2 is trained again and ends where the undamaged run did.
     trainer.run(&mut |_| {}).unwrap();
     assert_eq!(metrics(&a), metrics(&b));
