@@ -155,10 +155,13 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
             Err(msg) if args.strict => return Err(usage(format!("{where_}: {msg}"))),
             Err(msg) => {
                 summary.errors += 1;
-                serde_json::json!({ "line": i + 1, "error": msg })
+                let row = serde_json::json!({ "line": i + 1, "error": msg });
+                serde_json::value::to_raw_value(&row).context("writing output")?
             }
         };
-        serde_json::to_writer(&mut out, &row).context("writing output")?;
+        // The row as graded: numbers keep the text they were written with.
+        out.write_all(row.get().as_bytes())
+            .context("writing output")?;
         out.write_all(b"\n").context("writing output")?;
     }
     out.flush().context("writing output")?;
@@ -173,7 +176,7 @@ fn graded_row(
     keys: &LineKeys,
     grader: &dyn Grader,
     opts: &ExtractOptions,
-) -> std::result::Result<(serde_json::Value, bool), String> {
+) -> std::result::Result<(Box<serde_json::value::RawValue>, bool), String> {
     let text = std::str::from_utf8(line).map_err(|e| format!("not valid UTF-8 ({e})"))?;
     if text.trim().is_empty() {
         return Err("blank line".into());

@@ -2,6 +2,9 @@
 //! and either an extracted answer or a full response, graded and written back
 //! with `extracted`, `correct` and `reason` added.
 
+use std::collections::BTreeMap;
+
+use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
 
 use crate::extract::{extract_answer, ExtractOptions};
@@ -33,17 +36,27 @@ pub enum LineError {
     WrongType { key: String, expected: &'static str },
 }
 
+/// A line's fields as written: numbers keep their text (`27.0`, a 23-digit
+/// integer, `1e400`), so neither the verdict nor the output goes through f64.
+type RawObject = BTreeMap<String, Box<RawValue>>;
+
 /// Grades one line: returns the object with `extracted`, `correct` and
-/// `reason` added, and the verdict.
+/// `reason` added (every other field written back as it was), and the verdict.
 pub fn grade_line(
     text: &str,
     keys: &LineKeys,
     grader: &dyn Grader,
     opts: &ExtractOptions,
-) -> Result<(Value, bool), LineError> {
-    let mut value: Value =
+) -> Result<(Box<RawValue>, bool), LineError> {
+    if !text.trim_start().starts_with('{') {
+        // Still say what is wrong with text that is not JSON at all.
+        return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(e) => Err(LineError::Json(e.to_string())),
+            Ok(_) => Err(LineError::NotAnObject),
+        };
+    }
+    let mut obj: RawObject =
         serde_json::from_str(text).map_err(|e| LineError::Json(e.to_string()))?;
-    let obj = value.as_object_mut().ok_or(LineError::NotAnObject)?;
     let wrong = |key: &str, expected| LineError::WrongType {
         key: key.to_string(),
         expected,
@@ -70,20 +83,25 @@ pub fn grade_line(
             reason: "no answer extracted",
         },
     };
+    let raw = |v: Value| to_raw_value(&v).map_err(|e| LineError::Json(e.to_string()));
     obj.insert(
         "extracted".into(),
-        extracted.map_or(Value::Null, Value::String),
+        raw(extracted.map_or(Value::Null, Value::String))?,
     );
-    obj.insert("correct".into(), Value::Bool(verdict.correct));
-    obj.insert("reason".into(), Value::String(verdict.reason.into()));
-    Ok((value, verdict.correct))
+    obj.insert("correct".into(), raw(Value::Bool(verdict.correct))?);
+    obj.insert("reason".into(), raw(Value::String(verdict.reason.into()))?);
+    Ok((
+        to_raw_value(&obj).map_err(|e| LineError::Json(e.to_string()))?,
+        verdict.correct,
+    ))
 }
 
 /// A string field as is, a number as written in the file (AMC's `27.0`).
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+fn scalar_text(v: &RawValue) -> Option<String> {
+    let text = v.get();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<String>(text).ok(),
+        b'-' | b'0'..=b'9' => Some(text.to_string()),
         _ => None,
     }
 }
@@ -103,6 +121,7 @@ mod tests {
 
     fn grade(text: &str) -> Result<(Value, bool), LineError> {
         grade_line(text, &keys(), &StandardGrader, &ExtractOptions::default())
+            .map(|(row, ok)| (serde_json::from_str(row.get()).unwrap(), ok))
     }
 
     #[test]
@@ -115,6 +134,28 @@ mod tests {
         assert_eq!(v["correct"], false);
         let (v, _) = grade(r#"{"gold": "3", "response": "no number here"}"#).unwrap();
         assert_eq!(v["reason"], "no answer extracted");
+    }
+
+    #[test]
+    fn numbers_keep_their_text() {
+        // Through f64 these two would be the same number.
+        let line = r#"{"gold": 12345678901234567890123, "pred": "12345678901234567890124"}"#;
+        let (row, ok) =
+            grade_line(line, &keys(), &StandardGrader, &ExtractOptions::default()).unwrap();
+        assert!(!ok);
+        assert!(
+            row.get().contains(r#""gold":12345678901234567890123"#),
+            "{}",
+            row.get()
+        );
+        let big = format!(
+            r#"{{"gold": 1e400, "pred": "1", "n": {}}}"#,
+            "7".repeat(100_000)
+        );
+        let (row, ok) =
+            grade_line(&big, &keys(), &StandardGrader, &ExtractOptions::default()).unwrap();
+        assert!(!ok && row.get().contains(r#""gold":1e400"#));
+        assert!(row.get().contains(&"7".repeat(100_000)));
     }
 
     #[test]
