@@ -96,6 +96,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let bar = crate::progress::bar(args.quiet, "train", trainer.config().num_steps, "steps");
     bar.set_position(trainer.state().step as u64);
     let result = trainer.run(&mut |line| {
+        for w in &line.warnings {
+            bar.suspend(|| eprintln!("warning: step {}: {w}", line.step));
+        }
         let Some(s) = &line.train else { return };
         bar.set_position(line.step as u64);
         bar.set_message(format!(

@@ -199,3 +199,32 @@ fn a_damaged_newest_checkpoint_is_passed_over_on_resume() {
     assert!(weights(&a, 2) == weights(&b, 2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_collapse_guard_warns_and_can_stop_the_run() {
+    let dir = tmp("collapse");
+    let model = tiny_model(&dir);
+    let mut cfg = config(&model);
+    cfg.save_every = 0;
+    // Any real gradient is "too large" here, so the guard fires on step 1. (A
+    // random model is near-uniform, entropy 0.999 of ln(vocab): that guard is
+    // set out of reach.)
+    cfg.collapse_grad_norm = 0.0;
+    cfg.collapse_entropy_ratio = 1.0;
+    let mut warned = Vec::new();
+    let mut trainer = Trainer::new(cfg.clone(), &dir.join("warn"), false).unwrap();
+    trainer
+        .run(&mut |l| warned.extend(l.warnings.clone()))
+        .unwrap();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned[0].contains("collapse_grad_norm"), "{warned:?}");
+
+    cfg.stop_on_collapse = true;
+    let run = dir.join("stop");
+    let mut trainer = Trainer::new(cfg, &run, false).unwrap();
+    let err = trainer.run(&mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("stop_on_collapse"), "{err}");
+    assert_eq!(trainer.state().step, 1);
+    assert!(run.join("checkpoints/step-000001/trainer.json").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,9 @@ pub struct TrainerState {
     /// Steps skipped for a non-finite loss, in total and in a row at the end.
     pub skipped_total: usize,
     pub skipped_in_a_row: usize,
+    /// Steps in a row, at the end, whose rewards were all equal (a collapse guard).
+    #[serde(default)]
+    pub equal_reward_steps: usize,
     /// `TrainConfig::hash` of the run; resuming under another config is refused.
     pub config_hash: String,
 }

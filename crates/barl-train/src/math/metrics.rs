@@ -50,6 +50,9 @@ pub struct StepRecord {
     /// Seconds the held-out evaluation took (not part of `timing_s/step`).
     #[serde(rename = "timing_s/eval", skip_serializing_if = "Option::is_none")]
     pub eval_seconds: Option<f64>,
+    /// Collapse guards that fired on this step (printed, not logged).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// What one RL step measured.
@@ -100,6 +103,12 @@ pub struct StepStats {
         skip_serializing_if = "Option::is_none"
     )]
     pub num_hypotheses_mean: Option<f64>,
+    /// Mean token entropy over `ln(vocab_size)`: 1 is a uniform policy.
+    #[serde(rename = "health/entropy_ratio")]
+    pub entropy_ratio: f64,
+    /// Steps in a row, up to this one, whose rewards were all equal.
+    #[serde(rename = "health/equal_reward_steps")]
+    pub equal_reward_steps: usize,
     /// Training prompts cut to `max_prompt_len` (the whole run's count).
     #[serde(rename = "data/prompts_truncated")]
     pub prompts_truncated: usize,
@@ -123,6 +132,39 @@ pub struct StepStats {
 /// Arithmetic mean; 0 for an empty slice.
 pub fn mean(v: &[f32]) -> f64 {
     v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The collapse guards that fire for one step (`stats` with its
+/// `entropy_ratio` and `equal_reward_steps` filled in), as warnings naming the
+/// config key that sets each threshold.
+pub fn collapse_warnings(
+    stats: &StepStats,
+    entropy_ratio_limit: f64,
+    grad_norm_limit: f64,
+    equal_reward_limit: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if stats.entropy_ratio >= entropy_ratio_limit {
+        out.push(format!(
+            "token entropy is {:.3} of ln(vocab): the policy is close to uniform \
+             (collapse_entropy_ratio = {entropy_ratio_limit})",
+            stats.entropy_ratio
+        ));
+    }
+    if stats.grad_norm.is_finite() && stats.grad_norm > grad_norm_limit {
+        out.push(format!(
+            "gradient norm {:.3e} exceeds collapse_grad_norm = {grad_norm_limit:e}",
+            stats.grad_norm
+        ));
+    }
+    if equal_reward_limit > 0 && stats.equal_reward_steps >= equal_reward_limit {
+        out.push(format!(
+            "every reward has been {} for {} steps in a row: no advantage, nothing learned \
+             (collapse_equal_reward_steps = {equal_reward_limit})",
+            stats.score_mean, stats.equal_reward_steps
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -156,7 +198,7 @@ mod tests {
         assert_eq!(v["barl/bayes_value/mean"], 0.75);
         assert!(v.get("actor/kl").is_none());
         assert!(v.get("timing_s/eval").is_none());
-        assert_eq!(v.as_object().unwrap().len(), 22);
+        assert_eq!(v.as_object().unwrap().len(), 24);
     }
 
     #[test]
@@ -169,7 +211,7 @@ mod tests {
                 ..StepStats::default()
             }),
             val: BTreeMap::from([(keys::val_acc("gsm8k"), 0.5)]),
-            eval_seconds: None,
+            ..StepRecord::default()
         };
         let v = serde_json::to_value(&line).unwrap();
         for k in [
@@ -193,6 +235,42 @@ mod tests {
         assert_eq!(keys::val_set("val/gsm8k/acc"), Some("gsm8k"));
         assert_eq!(keys::val_set("val//acc"), None);
         assert_eq!(keys::val_set("critic/score/mean"), None);
+    }
+
+    #[test]
+    fn collapse_guards_fire_at_their_thresholds() {
+        let healthy = StepStats {
+            entropy_ratio: 0.3,
+            grad_norm: 2.0,
+            equal_reward_steps: 3,
+            ..StepStats::default()
+        };
+        assert!(collapse_warnings(&healthy, 0.9, 1e4, 20).is_empty());
+        // lr = 1e6 on a real model: entropy 10.798 = ln(49152), the uniform policy.
+        let uniform = StepStats {
+            entropy_ratio: 10.798 / (49152f64).ln(),
+            ..healthy.clone()
+        };
+        let w = collapse_warnings(&uniform, 0.9, 1e4, 20);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("collapse_entropy_ratio"), "{w:?}");
+        let exploding = StepStats {
+            grad_norm: 3e5,
+            equal_reward_steps: 20,
+            ..healthy.clone()
+        };
+        let w = collapse_warnings(&exploding, 0.9, 1e4, 20);
+        assert_eq!(w.len(), 2);
+        assert!(
+            w[0].contains("collapse_grad_norm") && w[1].contains("20 steps"),
+            "{w:?}"
+        );
+        // 0 switches the equal-reward guard off; a NaN norm is the skip rule's job.
+        let nan = StepStats {
+            grad_norm: f64::NAN,
+            ..exploding
+        };
+        assert!(collapse_warnings(&nan, 0.9, 1e4, 0).is_empty());
     }
 
     #[test]

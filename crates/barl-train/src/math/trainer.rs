@@ -31,7 +31,7 @@ use super::config::{PromptOverflow, TrainConfig};
 use super::data::{load_problems, resolve_data_dir, source_name};
 use super::engine::Engine;
 use super::eval::{accuracy, eval_problems, EvalSetup};
-use super::metrics::{keys, mean, StepRecord, StepStats};
+use super::metrics::{collapse_warnings, keys, mean, StepRecord, StepStats};
 use super::step::{advantages, clip_ratio, ppo_update, reference_logprobs, rollout, PromptItem};
 use crate::files::write_atomic;
 use crate::optim::{AdamW, AdamWConfig};
@@ -121,6 +121,7 @@ impl Trainer {
                 next_sample_stream: 0,
                 skipped_total: 0,
                 skipped_in_a_row: 0,
+                equal_reward_steps: 0,
                 config_hash: cfg.hash(),
             },
         };
@@ -240,6 +241,20 @@ impl Trainer {
         while self.state.step < last.min(self.cfg.num_steps) {
             let line = self.step()?;
             on_line(&line);
+            if self.cfg.stop_on_collapse && !line.warnings.is_empty() {
+                if self.last_saved != self.state.step {
+                    self.save()?;
+                }
+                return Err(TrainError::Diverged(format!(
+                    "stopping at step {} (stop_on_collapse = true): {}; checkpoint {}",
+                    self.state.step,
+                    line.warnings.join("; "),
+                    self.run_dir
+                        .join("checkpoints")
+                        .join(super::checkpoint::checkpoint_name(self.state.step))
+                        .display()
+                )));
+            }
             if self.state.skipped_in_a_row >= self.cfg.max_skipped_steps {
                 let last_good = match latest_checkpoint(&self.run_dir) {
                     Some(c) => format!("the last good checkpoint is {}", c.display()),
@@ -316,6 +331,13 @@ impl Trainer {
         } else {
             state.skipped_in_a_row = 0;
         }
+        let all_equal = r.reward.windows(2).all(|w| w[0] == w[1]);
+        state.equal_reward_steps = if all_equal {
+            state.equal_reward_steps + 1
+        } else {
+            0
+        };
+        let vocab = self.engine.model.config().vocab_size.max(2) as f64;
 
         let flat: Vec<f32> = sig.advantages.iter().flatten().copied().collect();
         let lengths: Vec<f32> = r.response.iter().map(|x| x.len() as f32).collect();
@@ -337,6 +359,8 @@ impl Trainer {
                 pg_clipfrac: st.pg_clipfrac,
                 ppo_kl: st.ppo_kl,
                 entropy: st.entropy,
+                entropy_ratio: st.entropy / vocab.ln(),
+                equal_reward_steps: state.equal_reward_steps,
                 grad_norm: st.grad_norm,
                 lr: cfg.lr_at(step),
                 skipped_steps: state.skipped_total,
@@ -353,6 +377,14 @@ impl Trainer {
             }),
             ..StepRecord::default()
         };
+        if let Some(stats) = &line.train {
+            line.warnings = collapse_warnings(
+                stats,
+                cfg.collapse_entropy_ratio,
+                cfg.collapse_grad_norm,
+                cfg.collapse_equal_reward_steps,
+            );
+        }
         let due = |every: usize| {
             (every > 0 && state.step.is_multiple_of(every)) || state.step == self.cfg.num_steps
         };

@@ -149,6 +149,17 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// Stop after this many skipped steps (NaN/inf loss) in a row.
     pub max_skipped_steps: usize,
+    /// Collapse guard: warn when the policy's mean token entropy reaches this
+    /// share of `ln(vocab_size)` (a uniform, destroyed policy is at 1).
+    pub collapse_entropy_ratio: f64,
+    /// Collapse guard: warn when the gradient norm before clipping exceeds this.
+    pub collapse_grad_norm: f64,
+    /// Collapse guard: warn when every reward of the batch has been the same for
+    /// this many steps in a row (0: never); nothing is learned from such steps.
+    pub collapse_equal_reward_steps: usize,
+    /// Stop the run (checkpoint saved) when a collapse guard fires, instead of
+    /// only warning.
+    pub stop_on_collapse: bool,
     pub seed: u64,
 }
 
@@ -198,6 +209,10 @@ impl Default for TrainConfig {
             save_every: 0,
             keep_checkpoints: 2,
             max_skipped_steps: 3,
+            collapse_entropy_ratio: 0.9,
+            collapse_grad_norm: 1e4,
+            collapse_equal_reward_steps: 20,
+            stop_on_collapse: false,
             seed: 0,
         }
     }
@@ -318,6 +333,16 @@ impl TrainConfig {
             // 1 - clip_ratio_low bounds the ratio from below: at 1 or more nothing is clipped.
             ("clip_ratio_low", self.clip_ratio_low, Range::ClosedOpenUnit),
             ("clip_ratio_high", self.clip_ratio_high, Range::NonNegative),
+            (
+                "collapse_entropy_ratio",
+                self.collapse_entropy_ratio,
+                Range::Unit,
+            ),
+            (
+                "collapse_grad_norm",
+                self.collapse_grad_norm,
+                Range::NonNegative,
+            ),
             ("kl_coef", self.kl_coef, Range::NonNegative),
             ("adv_eps", self.adv_eps as f64, Range::NonNegative),
             ("beta", self.beta as f64, Range::NonNegative),
