@@ -8,6 +8,8 @@
 //! `report.html`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -69,6 +71,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .map_err(|e| usage(e.to_string()))?;
     let mut trainer = Trainer::new(cfg, &run_dir, args.resume.is_some())?;
     trainer.step_delay = step_delay();
+    trainer.stop = Some(stop_on_ctrl_c());
     for (c, why) in trainer.rejected_checkpoints() {
         eprintln!("warning: passing over checkpoint {}: {why}", c.display());
     }
@@ -107,6 +110,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         ));
     });
     bar.finish_and_clear();
+    if let Err(barl_train::TrainError::Interrupted { step, checkpoint }) = &result {
+        eprintln!(
+            "stopped after step {step} of {}; saved {}; continue with: barl train --resume {}",
+            trainer.config().num_steps,
+            checkpoint.display(),
+            run_dir.display()
+        );
+        std::process::exit(130);
+    }
     result?;
     println!(
         "train: {} steps done; run folder {}",
@@ -119,6 +131,26 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Err(e) => eprintln!("warning: the report could not be written: {e:#}"),
     }
     Ok(())
+}
+
+/// A flag the first Ctrl-C sets (the trainer then saves the step in flight and
+/// stops); a second Ctrl-C abandons the step at once (exit code 130).
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    let installed = ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: abandoning the step in flight");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\ninterrupted: finishing and saving the current step (Ctrl-C again to abandon it)"
+        );
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will stop the run without saving: {e}");
+    }
+    flag
 }
 
 /// Test hook: `BARL_TRAIN_STEP_DELAY_MS` pauses every step before its update, so

@@ -254,3 +254,66 @@ fn non_finite_losses_skip_steps_and_stop_the_run() {
     assert_eq!(m[1]["actor/skipped_steps"], 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Ctrl-C (SIGINT) during step 2: the step is finished and saved, the run
+/// exits 130 saying how to resume, and the resumed run ends as an
+/// uninterrupted one.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_the_step_and_says_how_to_resume() {
+    let dir = tmp("sigint");
+    let model = tiny_model(&dir);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let mut args = base_args(&model);
+    args.extend(["--out".into(), a.display().to_string()]);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut args = base_args(&model);
+    args.extend(["--out".into(), b.display().to_string()]);
+    let child = barl()
+        .args(&args)
+        .env("BARL_TRAIN_STEP_DELAY_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(b.join("metrics.jsonl"))
+        .map(|t| t.lines().any(|l| l.contains("\"step\":1,")))
+        .unwrap_or(false)
+    {
+        assert!(start.elapsed() < Duration::from_secs(120), "run b too slow");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("continue with: barl train --resume"), "{e}");
+    // Stopped after step 2 at the latest (the signal came during it): fewer
+    // than all 6 steps, and the stopping step's checkpoint is there.
+    let done = metrics(&b).len() - 1;
+    assert!((1..6).contains(&done), "{done} steps");
+    assert!(b
+        .join(format!("checkpoints/step-{done:06}/trainer.json"))
+        .is_file());
+
+    let o = run(&[
+        "train".into(),
+        "--quiet".into(),
+        "--resume".into(),
+        b.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ma, mb) = (metrics(&a), metrics(&b));
+    assert_eq!(ma.len(), mb.len());
+    for (x, y) in ma.iter().zip(&mb) {
+        assert_eq!(without_timing(x), without_timing(y));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -61,6 +61,12 @@ pub enum TrainError {
     /// Training stopped: too many steps in a row had non-finite losses.
     #[error("{0}")]
     Diverged(String),
+    /// The user asked the run to stop (Ctrl-C); its last step is saved.
+    #[error("interrupted after step {step}; checkpoint {}", .checkpoint.display())]
+    Interrupted {
+        step: usize,
+        checkpoint: std::path::PathBuf,
+    },
 }
 
 impl TrainError {

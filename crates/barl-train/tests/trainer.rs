@@ -228,3 +228,36 @@ fn a_collapse_guard_warns_and_can_stop_the_run() {
     assert!(run.join("checkpoints/step-000001/trainer.json").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_stop_request_saves_the_step_and_resume_finishes_the_run() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let dir = tmp("stop");
+    let model = tiny_model(&dir);
+    let mut cfg = config(&model);
+    cfg.save_every = 0;
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    Trainer::new(cfg.clone(), &a, false)
+        .unwrap()
+        .run(&mut |_| {})
+        .unwrap();
+    let mut trainer = Trainer::new(cfg.clone(), &b, false).unwrap();
+    trainer.stop = Some(Arc::new(AtomicBool::new(true)));
+    match trainer.run(&mut |_| {}) {
+        Err(TrainError::Interrupted { step, checkpoint }) => {
+            assert_eq!(step, 1);
+            assert!(checkpoint.join("trainer.json").is_file());
+        }
+        other => panic!("expected an interruption, got {:?}", other.map(|_| ())),
+    }
+    // A half-written checkpoint a killed run left behind is cleaned up.
+    let stale = b.join("checkpoints/.tmp-step-000002");
+    std::fs::create_dir_all(stale.join("model")).unwrap();
+    let mut trainer = Trainer::new(cfg, &b, true).unwrap();
+    assert!(!stale.exists());
+    trainer.run(&mut |_| {}).unwrap();
+    assert_eq!(metrics(&a), metrics(&b));
+    assert!(weights(&a, 2) == weights(&b, 2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use barl_math::data::Problem;
@@ -62,6 +64,8 @@ pub struct Trainer {
     last_saved: usize,
     /// A pause before every update (a test kills a run inside a chosen step).
     pub step_delay: Option<Duration>,
+    /// Set (by a Ctrl-C handler) to stop after the step in flight, saving it.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Trainer {
@@ -140,6 +144,7 @@ impl Trainer {
             &run_dir.join("config.toml"),
             cfg.to_toml_string().as_bytes(),
         )?;
+        remove_stale_temporaries(run_dir)?;
 
         let model_path = match &ckpt {
             Some(c) => c.join("model"),
@@ -212,6 +217,7 @@ impl Trainer {
             resumed_from: ckpt,
             rejected,
             step_delay: None,
+            stop: None,
         })
     }
 
@@ -241,6 +247,18 @@ impl Trainer {
         while self.state.step < last.min(self.cfg.num_steps) {
             let line = self.step()?;
             on_line(&line);
+            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                if self.last_saved != self.state.step {
+                    self.save()?;
+                }
+                return Err(TrainError::Interrupted {
+                    step: self.state.step,
+                    checkpoint: self
+                        .run_dir
+                        .join("checkpoints")
+                        .join(super::checkpoint::checkpoint_name(self.state.step)),
+                });
+            }
             if self.cfg.stop_on_collapse && !line.warnings.is_empty() {
                 if self.last_saved != self.state.step {
                     self.save()?;
@@ -572,4 +590,21 @@ fn keep_metrics_up_to(path: &Path, step: Option<usize>) -> Result<(), TrainError
         }
     }
     write_atomic(path, kept.as_bytes())
+}
+
+/// Removes the `.tmp-step-*` folders a killed run left half-written in
+/// `run_dir/checkpoints` (a checkpoint is published by renaming its
+/// temporary folder, so one still named `.tmp-` is never complete).
+fn remove_stale_temporaries(run_dir: &Path) -> Result<(), TrainError> {
+    let root = run_dir.join("checkpoints");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let path = e.path();
+            std::fs::remove_dir_all(&path).map_err(|source| TrainError::Io { path, source })?;
+        }
+    }
+    Ok(())
 }
