@@ -2,7 +2,7 @@
 //! exact resume after SIGKILL, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use barl_model::testing::{
@@ -60,40 +60,58 @@ fn without_timing(v: &Value) -> Value {
     Value::Object(m)
 }
 
+/// The tiny test run, writing to `out`.
+fn out_args(model: &Path, out: &Path) -> Vec<String> {
+    let mut args = base_args(model);
+    args.extend(["--out".into(), out.display().to_string()]);
+    args
+}
+
+/// Asserts the two runs wrote the same metrics lines, wall-clock figures aside.
+fn assert_same_metrics(a: &Path, b: &Path) {
+    let (ma, mb) = (metrics(a), metrics(b));
+    assert_eq!(ma.len(), mb.len());
+    for (x, y) in ma.iter().zip(&mb) {
+        assert_eq!(without_timing(x), without_timing(y));
+    }
+}
+
+/// Starts `barl` with `args`, paused 300 ms before each update, and returns
+/// the running child once `run_dir`'s metrics hold the line of `step`.
+fn start_slow_until(args: &[String], run_dir: &Path, step: usize, stderr: Stdio) -> Child {
+    let mut child = barl()
+        .args(args)
+        .env("BARL_TRAIN_STEP_DELAY_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let marker = format!("\"step\":{step},");
+    while !std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .map(|t| t.lines().any(|l| l.contains(&marker)))
+        .unwrap_or(false)
+    {
+        assert!(start.elapsed() < Duration::from_secs(120), "run too slow");
+        assert!(child.try_wait().unwrap().is_none(), "run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 #[test]
 fn a_run_killed_in_step_5_resumes_to_the_same_metrics() {
     let dir = tmp("resume");
     let model = tiny_model(&dir);
     let (a, b) = (dir.join("a"), dir.join("b"));
 
-    let mut args = base_args(&model);
-    args.extend(["--out".into(), a.display().to_string()]);
-    let o = run(&args);
+    let o = run(&out_args(&model, &a));
     assert!(o.status.success(), "{}", stderr(&o));
 
     // The same run, paused 300 ms before each update and killed (SIGKILL) as
     // soon as step 4's line is written, i.e. inside step 5.
-    let mut args = base_args(&model);
-    args.extend(["--out".into(), b.display().to_string()]);
-    let mut child = barl()
-        .args(&args)
-        .env("BARL_TRAIN_STEP_DELAY_MS", "300")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let step4 = std::fs::read_to_string(b.join("metrics.jsonl"))
-            .map(|t| t.lines().any(|l| l.contains("\"step\":4,")))
-            .unwrap_or(false);
-        if step4 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "run b too slow");
-        assert!(child.try_wait().unwrap().is_none(), "run b ended early");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let args = out_args(&model, &b);
+    let mut child = start_slow_until(&args, &b, 4, Stdio::null());
     child.kill().unwrap();
     child.wait().unwrap();
     // Lines for the initial evaluation (step 0) and steps 1-4.
@@ -122,12 +140,9 @@ fn a_run_killed_in_step_5_resumes_to_the_same_metrics() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let (ma, mb) = (metrics(&a), metrics(&b));
+    assert_same_metrics(&a, &b);
+    let ma = metrics(&a);
     assert_eq!(ma.len(), 7);
-    assert_eq!(mb.len(), 7);
-    for (x, y) in ma.iter().zip(&mb) {
-        assert_eq!(without_timing(x), without_timing(y));
-    }
     // The updates were real: BARL's advantages are not all zero.
     assert!(ma[1..]
         .iter()
@@ -264,28 +279,11 @@ fn ctrl_c_saves_the_step_and_says_how_to_resume() {
     let dir = tmp("sigint");
     let model = tiny_model(&dir);
     let (a, b) = (dir.join("a"), dir.join("b"));
-    let mut args = base_args(&model);
-    args.extend(["--out".into(), a.display().to_string()]);
-    let o = run(&args);
+    let o = run(&out_args(&model, &a));
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let mut args = base_args(&model);
-    args.extend(["--out".into(), b.display().to_string()]);
-    let child = barl()
-        .args(&args)
-        .env("BARL_TRAIN_STEP_DELAY_MS", "300")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !std::fs::read_to_string(b.join("metrics.jsonl"))
-        .map(|t| t.lines().any(|l| l.contains("\"step\":1,")))
-        .unwrap_or(false)
-    {
-        assert!(start.elapsed() < Duration::from_secs(120), "run b too slow");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let args = out_args(&model, &b);
+    let child = start_slow_until(&args, &b, 1, Stdio::piped());
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -310,10 +308,6 @@ fn ctrl_c_saves_the_step_and_says_how_to_resume() {
         b.display().to_string(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (ma, mb) = (metrics(&a), metrics(&b));
-    assert_eq!(ma.len(), mb.len());
-    for (x, y) in ma.iter().zip(&mb) {
-        assert_eq!(without_timing(x), without_timing(y));
-    }
+    assert_same_metrics(&a, &b);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,4 +1,5 @@
-//! Files that must never be seen half-written.
+//! Files that must never be seen half-written, and the hash that tells a
+//! file (or a config) from another.
 
 use std::fs;
 use std::io::Write;
@@ -20,6 +21,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
         .map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))?;
     Ok(())
+}
+
+/// FNV-1a, 64 bit, from its offset basis: `h = 0xcbf29ce484222325`, then for
+/// each byte `b`, `h = (h XOR b) * 0x100000001b3` (mod 2^64).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    fnv1a64_extend(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// Continues an FNV-1a 64 hash `h` over more bytes (for data read in pieces).
+pub fn fnv1a64_extend(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

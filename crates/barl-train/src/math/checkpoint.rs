@@ -15,6 +15,7 @@ use barl_model::{save_hf_folder, CausalLm, Tokenizer};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::files::{fnv1a64, fnv1a64_extend};
 use crate::optim::AdamW;
 use crate::TrainError;
 
@@ -219,22 +220,19 @@ fn write_manifest(dir: &Path) -> Result<(), TrainError> {
     std::fs::write(&path, json).map_err(|e| io_err("writing", &path, e))
 }
 
-/// Size and FNV-1a 64 hash (`h = (h XOR byte) * 0x100000001b3`, from
-/// `0xcbf29ce484222325`) of a file, read in 1 MiB pieces.
+/// Size and FNV-1a 64 hash ([`fnv1a64`]) of a file, read in 1 MiB pieces.
 fn file_record(path: &Path) -> Result<FileRecord, TrainError> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| io_err("reading", path, e))?;
     let mut buf = vec![0u8; 1 << 20];
-    let (mut h, mut bytes) = (0xcbf2_9ce4_8422_2325u64, 0u64);
+    let (mut h, mut bytes) = (fnv1a64(b""), 0u64);
     loop {
         let n = f.read(&mut buf).map_err(|e| io_err("reading", path, e))?;
         if n == 0 {
             break;
         }
         bytes += n as u64;
-        for &b in &buf[..n] {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        h = fnv1a64_extend(h, &buf[..n]);
     }
     Ok(FileRecord {
         bytes,

@@ -248,29 +248,18 @@ impl Trainer {
             let line = self.step()?;
             on_line(&line);
             if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
-                if self.last_saved != self.state.step {
-                    self.save()?;
-                }
                 return Err(TrainError::Interrupted {
                     step: self.state.step,
-                    checkpoint: self
-                        .run_dir
-                        .join("checkpoints")
-                        .join(super::checkpoint::checkpoint_name(self.state.step)),
+                    checkpoint: self.save_current()?,
                 });
             }
             if self.cfg.stop_on_collapse && !line.warnings.is_empty() {
-                if self.last_saved != self.state.step {
-                    self.save()?;
-                }
+                let checkpoint = self.save_current()?;
                 return Err(TrainError::Diverged(format!(
                     "stopping at step {} (stop_on_collapse = true): {}; checkpoint {}",
                     self.state.step,
                     line.warnings.join("; "),
-                    self.run_dir
-                        .join("checkpoints")
-                        .join(super::checkpoint::checkpoint_name(self.state.step))
-                        .display()
+                    checkpoint.display()
                 )));
             }
             if self.state.skipped_in_a_row >= self.cfg.max_skipped_steps {
@@ -288,9 +277,7 @@ impl Trainer {
                 )));
             }
         }
-        if self.last_saved != self.state.step {
-            self.save()?;
-        }
+        self.save_current()?;
         Ok(())
     }
 
@@ -446,8 +433,18 @@ impl Trainer {
         Ok(out)
     }
 
-    fn save(&mut self) -> Result<(), TrainError> {
-        save_checkpoint(
+    /// The checkpoint of the current step, written now unless it already is.
+    fn save_current(&mut self) -> Result<PathBuf, TrainError> {
+        if self.last_saved == self.state.step {
+            if let Some(c) = latest_checkpoint(&self.run_dir) {
+                return Ok(c);
+            }
+        }
+        self.save()
+    }
+
+    fn save(&mut self) -> Result<PathBuf, TrainError> {
+        let dest = save_checkpoint(
             &self.run_dir,
             &self.engine.model,
             &self.engine.tokenizer,
@@ -458,7 +455,7 @@ impl Trainer {
             self.cfg.keep_checkpoints,
         )?;
         self.last_saved = self.state.step;
-        Ok(())
+        Ok(dest)
     }
 
     fn write_line(&mut self, line: &StepRecord) -> Result<(), TrainError> {
@@ -508,11 +505,6 @@ impl Trainer {
     /// Whether `run` starts with an evaluation of the initial model.
     pub fn evaluates_first(&self) -> bool {
         self.state.step == 0 && !self.eval_sets.is_empty()
-    }
-
-    /// The policy being trained.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 }
 

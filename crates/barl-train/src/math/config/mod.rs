@@ -12,6 +12,7 @@ use toml::Table;
 
 mod presets;
 
+use crate::files::fnv1a64;
 pub use crate::tomlconf::ConfigError;
 use crate::tomlconf::{from_toml_with, to_table};
 pub use presets::{preset_text, Preset, PRESETS};
@@ -489,14 +490,6 @@ fn tidy_f32(text: &str, values: &[(&str, f32)]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// FNV-1a, 64 bit: `h = 0xcbf29ce484222325`, then for each byte `b`:
-/// `h = (h XOR b) * 0x100000001b3` (mod 2^64).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
