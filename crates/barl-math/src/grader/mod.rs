@@ -18,8 +18,9 @@
 //!      sides and equal right sides); an assignment `x=3` (a variable on the left)
 //!      against a non-equation compares its right side;
 //!   5. numbers (decimals, thousands groups, `\frac{a}{b}`, mixed numbers
-//!      `1\frac{1}{4}`, `a\times10^{k}`): a gold integer must be matched exactly,
-//!      anything else within relative tolerance 1e-4 (`|p-g| <= 1e-4 max(|p|,|g|)`,
+//!      `1\frac{1}{4}`, `a\times10^{k}`) by one rule at every length (see
+//!      [`number`]): a gold written as an integer must be matched exactly, any
+//!      other gold within relative tolerance 1e-4 (`|p-g| <= 1e-4 max(|p|,|g|)`,
 //!      as `math.isclose`); when either side carried a percent sign the gold `g`
 //!      may also be matched as `g/100` or `100g` (so `10\%` equals `0.1` and `10`);
 //!   6. symbolic equality through [`crate::expr`] (a number against an expression by
@@ -30,13 +31,19 @@
 //! otherwise commas separate elements, and inside brackets they always do, so
 //! `(1,000)` is the pair (1, 0), not one thousand.
 //!
-//! Bounded: inputs over [`MAX_INPUT`] bytes are compared as trimmed strings only,
+//! Bounded: inputs over [`MAX_INPUT`] bytes are compared by rule 5 when both are
+//! one plain number (digits, sign, decimal point, thousands separators; one linear
+//! pass) and as trimmed strings otherwise,
 //! recursion is limited to [`MAX_DEPTH`], structures to [`MAX_ELEMS`] elements,
 //! and each verdict to [`MAX_EXPR_CALLS`] calls into the expression module on
 //! strings of at most [`MAX_SYMBOLIC`] bytes. No input panics.
 
 use crate::expr;
 use crate::normalize::{hendrycks_strip, normalize_answer};
+pub use number::REL_TOL;
+use number::{is_grouped_number, numbers_equal, parse_long_number, parse_number, Num};
+
+mod number;
 
 /// A grader's decision and a short reason (for logs and `barl grade` output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +135,15 @@ impl Grader for StandardGrader {
             return verdict(true, "identical strings", "");
         }
         if pred.len() > MAX_INPUT || gold.len() > MAX_INPUT {
+            // Numbers follow the same rule at any length; other long text is
+            // compared as strings.
+            if let (Some(a), Some(b)) = (parse_long_number(pred), parse_long_number(gold)) {
+                return verdict(
+                    numbers_equal(&a, &b, false),
+                    "long input: numbers equal",
+                    "long input: numbers differ",
+                );
+            }
             return verdict(
                 pred == gold,
                 "long input: strings equal",
@@ -224,7 +240,7 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
     }
 
     let (pn, gn) = (parse_number(p), parse_number(g));
-    if let (Some(a), Some(b)) = (pn, gn) {
+    if let (Some(a), Some(b)) = (&pn, &gn) {
         return if numbers_equal(a, b, ctx.percent) {
             Ok("numbers equal")
         } else {
@@ -236,25 +252,24 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
         return Err("too long for symbolic comparison");
     }
     // A number against an expression: compare the expression's value.
-    if let Some(b) = gn {
+    if let Some(b) = &gn {
         if !ctx.take_expr_call() {
             return Err("comparison budget exhausted");
         }
         if let Some(v) = expr::latex_value(p) {
-            let a = Num::float(v);
-            return if numbers_equal(a, b, ctx.percent) {
+            return if numbers_equal(&Num::float(v), b, ctx.percent) {
                 Ok("value equals the number")
             } else {
                 Err("value differs from the number")
             };
         }
     }
-    if let Some(a) = pn {
+    if let Some(a) = &pn {
         if !ctx.take_expr_call() {
             return Err("comparison budget exhausted");
         }
         if let Some(v) = expr::latex_value(g) {
-            return if numbers_equal(a, Num::float(v), ctx.percent) {
+            return if numbers_equal(a, &Num::float(v), ctx.percent) {
                 Ok("number equals the value")
             } else {
                 Err("number differs from the value")
@@ -561,170 +576,6 @@ fn split_equation(s: &str) -> Option<(&str, &str)> {
         return None;
     }
     Some((l, r))
-}
-
-/// Relative tolerance for numbers that are not exact integers.
-pub const REL_TOL: f64 = 1e-4;
-
-/// A parsed number: its value and, when written as an integer, the integer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Num {
-    value: f64,
-    int: Option<i128>,
-    /// Written as an integer literal (possibly too large for `int`).
-    integer: bool,
-}
-
-impl Num {
-    fn float(value: f64) -> Self {
-        Num {
-            value,
-            int: None,
-            integer: false,
-        }
-    }
-}
-
-/// Rule 5 of the module docs.
-fn numbers_equal(p: Num, g: Num, percent: bool) -> bool {
-    if let (Some(a), Some(b)) = (p.int, g.int) {
-        if a == b {
-            return true;
-        }
-        if !percent {
-            return false;
-        }
-    }
-    let candidates: &[f64] = if percent {
-        &[g.value, g.value / 100.0, g.value * 100.0]
-    } else {
-        &[g.value]
-    };
-    candidates.iter().any(|&c| close(p.value, c, g.integer))
-}
-
-fn close(a: f64, b: f64, exact: bool) -> bool {
-    if !a.is_finite() || !b.is_finite() {
-        return false;
-    }
-    let scale = a.abs().max(b.abs());
-    if exact {
-        // Only floating-point noise is forgiven for an integer gold.
-        (a - b).abs() <= 1e-9 * scale.max(1.0)
-    } else {
-        (a - b).abs() <= REL_TOL * scale
-    }
-}
-
-/// Numbers written out: `-12`, `3.5`, `1,000`, `\frac{3}{4}`, `\frac{-3}{4}`,
-/// `-\frac{3}{4}`, `1\frac{1}{4}` (mixed), `2.5\times10^{3}`, `2.5e3`.
-fn parse_number(s: &str) -> Option<Num> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let n = parse_unsigned(body)?;
-    Some(if neg {
-        Num {
-            value: -n.value,
-            int: n.int.map(|i| -i),
-            integer: n.integer,
-        }
-    } else {
-        n
-    })
-}
-
-fn parse_unsigned(s: &str) -> Option<Num> {
-    if let Some(n) = parse_decimal(s) {
-        return Some(n);
-    }
-    // Mixed number `W\frac{a}{b}` or a fraction `\frac{a}{b}`.
-    if let Some(i) = s.find("\\frac{") {
-        let whole = &s[..i];
-        let (num, den) = frac_parts(&s[i..])?;
-        let (a, b) = (parse_number(num)?.value, parse_number(den)?.value);
-        if b == 0.0 {
-            return None;
-        }
-        if whole.is_empty() {
-            return Some(Num::float(a / b));
-        }
-        let w = parse_decimal(whole).filter(|w| w.int.is_some())?;
-        // A mixed number has a non-negative proper fraction part.
-        return (a >= 0.0 && b > 0.0).then(|| Num::float(w.value + a / b));
-    }
-    // Scientific notation.
-    for sep in ["\\times10^", "\\cdot10^", "e"] {
-        if let Some((m, e)) = s.split_once(sep) {
-            let m = parse_decimal(m)?;
-            let e = e
-                .strip_prefix('{')
-                .and_then(|e| e.strip_suffix('}'))
-                .unwrap_or(e);
-            let e: i32 = e.parse().ok().filter(|e: &i32| e.abs() <= 300)?;
-            return Some(Num::float(m.value * 10f64.powi(e)));
-        }
-    }
-    None
-}
-
-/// `\frac{A}{B}` spanning the whole string -> (A, B).
-fn frac_parts(s: &str) -> Option<(&str, &str)> {
-    let rest = s.strip_prefix("\\frac")?;
-    let a_end = crate::extract::matching_brace(rest, 0)?;
-    let num = &rest[1..a_end];
-    let rest = &rest[a_end + 1..];
-    if !rest.starts_with('{') {
-        return None;
-    }
-    let b_end = crate::extract::matching_brace(rest, 0)?;
-    (b_end == rest.len() - 1).then(|| (num, &rest[1..b_end]))
-}
-
-/// Digits (optionally in comma groups of three) with an optional decimal part.
-fn parse_decimal(s: &str) -> Option<Num> {
-    let (int_part, frac_part) = match s.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (s, None),
-    };
-    let digits: String = if int_part.contains(',') {
-        is_comma_grouped(int_part).then(|| int_part.replace(',', ""))?
-    } else {
-        int_part.to_string()
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if let Some(f) = frac_part {
-        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let value: f64 = format!("{digits}.{f}").parse().ok()?;
-        return Some(Num::float(value));
-    }
-    let value: f64 = digits.parse().ok()?;
-    Some(Num {
-        value,
-        int: digits.parse::<i128>().ok(),
-        integer: true,
-    })
-}
-
-/// `1,000` / `12,345,678`: 1-3 digits, then groups of exactly three.
-fn is_comma_grouped(s: &str) -> bool {
-    let mut groups = s.split(',');
-    let first = groups.next().unwrap_or("");
-    (1..=3).contains(&first.len())
-        && first.bytes().all(|b| b.is_ascii_digit())
-        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// One number written with thousands groups, so its commas are not separators.
-fn is_grouped_number(s: &str) -> bool {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    let int_part = body.split_once('.').map_or(body, |(i, _)| i);
-    int_part.contains(',') && parse_decimal(body).is_some()
 }
 
 #[cfg(test)]

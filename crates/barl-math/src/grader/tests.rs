@@ -47,9 +47,30 @@ const STANDARD_PAIRS: &[(&str, &str, bool)] = &[
     ("-4", "-4.0", true),
     ("-4", "4", false),
     ("+5", "5", true),
-    // Integers are exact: 1e-4 relative would accept 9999 for 10000.
+    // An integer gold is exact: 1e-4 relative would accept 9999 for 10000.
     ("9999", "10000", false),
     ("9999.857", "10000", false),
+    ("9999\\frac{6}{7}", "10000", false),
+    ("1.00001", "1", false),
+    ("1e4", "10000", true),
+    ("\\frac{20000}{2}", "10000", true),
+    (
+        "123456789012345678901234567890123456789012",
+        "123456789012345678901234567890123456789013",
+        false,
+    ),
+    (
+        "123456789012345678901234567890123456789012",
+        "123,456,789,012,345,678,901,234,567,890,123,456,789,012",
+        true,
+    ),
+    // Any other gold within 1e-4 relative.
+    ("1", "1.00001", true),
+    ("1", "1.0002", false),
+    ("9999.5", "10000.5", true),
+    ("1.00001e400", "1e400", true),
+    ("1e401", "1e400", false),
+    ("-1e400", "1e400", false),
     ("10000.0", "10000", true),
     ("6287000", "6290000", false),
     ("123456789012345678901", "123456789012345678902", false),
@@ -81,7 +102,6 @@ const STANDARD_PAIRS: &[(&str, &str, bool)] = &[
     ("1 \\frac{1}{4}", "1\\frac{1}{4}", true),
     ("1\\frac{1}{10}", "1\\frac{1}{9}", false),
     ("12\\frac{3}{5}", "12.6", true),
-    ("9999\\frac{6}{7}", "10000", false),
     ("2.5\\times10^{3}", "2500", true),
     ("2500", "2.5\\times 10^3", true),
     ("1e-3", "0.001", true),
@@ -468,7 +488,41 @@ fn number_parsing() {
     assert_eq!(v("2.5\\times10^{3}"), Some(2500.0));
     assert_eq!(v("2.5e3"), Some(2500.0));
     assert_eq!(v("\\frac{1}{0}"), None);
-    assert_eq!(v("1e999"), None);
+    assert_eq!(v("1e999"), Some(f64::INFINITY)); // kept exactly as digits; see number.rs
     assert_eq!(v("x"), None);
-    assert_eq!(parse_number("123").and_then(|n| n.int), Some(123));
+    assert_eq!(parse_number("123").and_then(|n| n.int()), Some(123));
+}
+
+#[test]
+fn long_numbers_follow_the_same_rule() {
+    // 100k digits: over MAX_INPUT, so only the linear number path sees them.
+    let digits: String = (0..100_000).map(|i| char::from(b'1' + (i % 9) as u8)).collect();
+    let head = digits.len() % 3;
+    let mut grouped = digits[..head].to_string();
+    for (i, chunk) in digits.as_bytes()[head..].chunks(3).enumerate() {
+        if i > 0 || head > 0 {
+            grouped.push(',');
+        }
+        grouped.push_str(std::str::from_utf8(chunk).unwrap());
+    }
+    let latex_grouped = grouped.replace(',', "{,}");
+    let g = StandardGrader;
+    assert!(g.grade(&grouped, &digits).correct);
+    assert!(g.grade(&digits, &latex_grouped).correct);
+    assert!(g.grade(&grouped.replace(',', "\\,"), &digits).correct);
+    // The last digit differs: an integer gold is exact at any length.
+    let mut off = digits.clone();
+    off.pop();
+    off.push('0');
+    assert!(!g.grade(&off, &digits).correct);
+    assert!(!g.grade(&format!("-{digits}"), &digits).correct);
+    // A long decimal gold: 1e-4 relative, read from the digits.
+    let gold = format!("1.{}", "0".repeat(5000));
+    assert!(g.grade("1.00001", &gold).correct);
+    assert!(!g.grade("1.001", &gold).correct);
+    // Long text that is not one number is still compared as a string.
+    let text = format!("x = {digits}");
+    assert!(!g.grade(&text, &digits).correct);
+    assert!(g.grade(&text, &text).correct);
+    assert_eq!(g.grade(&text, &format!("{text} ")).reason, "identical strings");
 }
