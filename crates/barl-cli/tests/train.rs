@@ -1,102 +1,18 @@
 //! `barl train` end to end on a tiny random model with a byte tokenizer:
 //! exact resume after SIGKILL, and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use barl_model::testing::{
-    byte_tokenizer, fresh_temp_dir, save_tiny_llama, tiny_llama_config, tiny_llama_weights,
-};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use barl_model::testing::{byte_tokenizer, fresh_temp_dir, tiny_llama_config, tiny_llama_weights};
+use common::stderr;
+use common::train::*;
 use serde_json::Value;
-
-fn barl() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_barl"));
-    c.env("RAYON_NUM_THREADS", "1");
-    c
-}
 
 fn tmp(name: &str) -> PathBuf {
     fresh_temp_dir(&format!("train-{name}"))
-}
-
-/// A random two-layer Llama with a byte tokenizer, as a Hugging Face folder.
-fn tiny_model(dir: &Path) -> PathBuf {
-    save_tiny_llama(dir, 7).unwrap()
-}
-
-fn base_args(model: &Path) -> Vec<String> {
-    vec![
-        "train".into(),
-        "--quiet".into(),
-        "--config".into(),
-        "preset:tiny-test".into(),
-        format!("model={}", model.display()),
-        "adv_estimator=barl".into(),
-        "prompt_style=raw:Q: {question}\nA:".into(),
-    ]
-}
-
-fn run(args: &[String]) -> Output {
-    barl().args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// A line without its wall-clock figures (timing_s/*, perf/*).
-fn without_timing(v: &Value) -> Value {
-    let mut m = v.as_object().unwrap().clone();
-    m.retain(|k, _| !k.starts_with("timing_s/") && !k.starts_with("perf/"));
-    Value::Object(m)
-}
-
-/// The tiny test run, writing to `out`.
-fn out_args(model: &Path, out: &Path) -> Vec<String> {
-    let mut args = base_args(model);
-    args.extend(["--out".into(), out.display().to_string()]);
-    args
-}
-
-/// Asserts the two runs wrote the same metrics lines, wall-clock figures aside.
-fn assert_same_metrics(a: &Path, b: &Path) {
-    let (ma, mb) = (metrics(a), metrics(b));
-    assert_eq!(ma.len(), mb.len());
-    for (x, y) in ma.iter().zip(&mb) {
-        assert_eq!(without_timing(x), without_timing(y));
-    }
-}
-
-/// Starts `barl` with `args`, paused 300 ms before each update, and returns
-/// the running child once `run_dir`'s metrics hold the line of `step`.
-fn start_slow_until(args: &[String], run_dir: &Path, step: usize, stderr: Stdio) -> Child {
-    let mut child = barl()
-        .args(args)
-        .env("BARL_TRAIN_STEP_DELAY_MS", "300")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let marker = format!("\"step\":{step},");
-    while !std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .map(|t| t.lines().any(|l| l.contains(&marker)))
-        .unwrap_or(false)
-    {
-        assert!(start.elapsed() < Duration::from_secs(120), "run too slow");
-        assert!(child.try_wait().unwrap().is_none(), "run ended early");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child
 }
 
 #[test]

@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod train;
+
 /// The `barl` binary under test.
 pub fn barl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_barl"))

@@ -496,7 +496,9 @@ fn number_parsing() {
 #[test]
 fn long_numbers_follow_the_same_rule() {
     // 100k digits: over MAX_INPUT, so only the linear number path sees them.
-    let digits: String = (0..100_000).map(|i| char::from(b'1' + (i % 9) as u8)).collect();
+    let digits: String = (0..100_000)
+        .map(|i| char::from(b'1' + (i % 9) as u8))
+        .collect();
     let head = digits.len() % 3;
     let mut grouped = digits[..head].to_string();
     for (i, chunk) in digits.as_bytes()[head..].chunks(3).enumerate() {
@@ -524,5 +526,8 @@ fn long_numbers_follow_the_same_rule() {
     let text = format!("x = {digits}");
     assert!(!g.grade(&text, &digits).correct);
     assert!(g.grade(&text, &text).correct);
-    assert_eq!(g.grade(&text, &format!("{text} ")).reason, "identical strings");
+    assert_eq!(
+        g.grade(&text, &format!("{text} ")).reason,
+        "identical strings"
+    );
 }
