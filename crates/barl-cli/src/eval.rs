@@ -9,21 +9,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use barl_math::data::{load_benchmark_with, LoadOptions, Problem, BENCHMARKS};
-use barl_math::evalfile::{compute_metrics, BenchmarkMetrics, EvalRecord};
+use barl_math::evalfile::{compute_metrics, EvalRecord};
 use barl_math::grader::{grader_by_name, Grader};
 use barl_math::prompt::{PromptBuilder, PromptStyle};
 use barl_math::reflect::ReflectionCounter;
 use barl_model::SampleConfig;
+use barl_report::eval_table::{render_table, BenchmarkReport};
 use barl_train::math::config::TrainConfig;
 use barl_train::math::data::{load_problems, source_name};
 use clap::Args;
-use serde::Serialize;
 
 use crate::UsageError;
 use barl_train::math::engine::Engine;
 use barl_train::math::eval::{eval_problems, EvalSetup};
+use barl_train::math::eval_settings::{check_resume, model_identity, RowSettings};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -82,118 +83,6 @@ pub struct EvalArgs {
     /// Hide the progress bar
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// Everything that changes the rows of an eval folder; a resume with other
-/// values would mix rows, so it is refused (`eval_settings.json`).
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
-struct RowSettings {
-    /// The model's path with the size and modification time of its files.
-    model: String,
-    n: usize,
-    temperature: f32,
-    top_p: f32,
-    max_new_tokens: usize,
-    seed: u64,
-    grader: String,
-    prompt_style: String,
-    instruction: String,
-    /// The held-out sets of `--from-config`, if given.
-    config_eval_data: String,
-}
-
-/// The model file (or the files of a model folder) as path, size and
-/// modification time: a replaced model file changes it.
-fn model_identity(path: &Path) -> String {
-    let describe = |p: &Path| {
-        let m = std::fs::metadata(p).ok();
-        let size = m.as_ref().map_or(0, |m| m.len());
-        let mtime = m
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        format!("{} ({size} bytes, modified {mtime})", p.display())
-    };
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    if !canonical.is_dir() {
-        return describe(&canonical);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&canonical)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .map(|f| describe(f))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Refuses to resume `out` under other settings than its rows were made with
-/// (naming the first that differs), unless `overwrite`, which removes the old
-/// rows; records the settings for the next resume.
-fn check_resume(out: &Path, settings: &RowSettings, overwrite: bool) -> Result<()> {
-    let path = out.join("eval_settings.json");
-    let previous: Option<RowSettings> = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let rows: Vec<PathBuf> = std::fs::read_dir(out)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-                .collect()
-        })
-        .unwrap_or_default();
-    let differs = match &previous {
-        Some(p) => first_difference(p, settings),
-        None if rows.is_empty() => None,
-        None => Some("the settings (the folder has rows but no eval_settings.json)".to_string()),
-    };
-    if let Some(what) = differs {
-        if !overwrite {
-            return Err(UsageError(format!(
-                "--out {}: its rows were made with other {what}; use --overwrite to start \
-                 over or choose another --out",
-                out.display()
-            ))
-            .into());
-        }
-        for f in rows.iter().chain([&out.join("metrics.json")]) {
-            if f.exists() {
-                std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
-            }
-        }
-    }
-    crate::runs::write_atomic(&path, serde_json::to_string_pretty(settings)?.as_bytes())?;
-    Ok(())
-}
-
-/// `"<key> (was A, now B)"` for the first setting that differs.
-fn first_difference(old: &RowSettings, new: &RowSettings) -> Option<String> {
-    let (a, b) = (
-        serde_json::to_value(old).ok()?,
-        serde_json::to_value(new).ok()?,
-    );
-    let (a, b) = (a.as_object()?, b.as_object()?);
-    a.iter().find_map(|(k, v)| {
-        let w = b.get(k)?;
-        (v != w).then(|| format!("{k} (was {v}, now {w})"))
-    })
-}
-
-/// One benchmark's line in metrics.json.
-#[derive(Serialize)]
-struct Report {
-    #[serde(flatten)]
-    metrics: BenchmarkMetrics,
-    /// pass@k for k = 1..n (unbiased estimator, mean over problems).
-    pass_at_k: Vec<f64>,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -340,14 +229,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let g: &dyn Grader = grader.as_ref();
     let equal = |a: &str, b: &str| g.grade(a, b).correct;
     let metrics = compute_metrics(&all_records, &counter, &equal);
-    let mut reports = Vec::new();
-    for m in metrics {
-        let pass_at_k = pass_at_k_curve(&m.counts, args.n)?;
-        reports.push(Report {
-            metrics: m,
-            pass_at_k,
-        });
-    }
+    let reports = metrics
+        .into_iter()
+        .map(|m| BenchmarkReport::new(m, args.n))
+        .collect::<Result<Vec<_>, _>>()?;
     let json = serde_json::json!({
         "model": args.model.display().to_string(),
         "n": args.n,
@@ -362,27 +247,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         &out.join("metrics.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
-    print_table(&reports, args.n);
+    print!("{}", render_table(&reports));
     println!("eval: {:.1} s; results in {}", wall, out.display());
     Ok(())
-}
-
-/// Mean over problems of the unbiased pass@k, for k = 1..n.
-fn pass_at_k_curve(counts: &[(usize, usize)], n: usize) -> Result<Vec<f64>> {
-    let scored: Vec<_> = counts.iter().filter(|(m, _)| *m >= n).collect();
-    let mut curve = Vec::with_capacity(n);
-    for k in 1..=n {
-        let mut sum = 0.0;
-        for &&(m, c) in &scored {
-            sum += barl_core::pass_at_k(m, c, k)?;
-        }
-        curve.push(if scored.is_empty() {
-            0.0
-        } else {
-            sum / scored.len() as f64
-        });
-    }
-    Ok(curve)
 }
 
 /// Evaluates one set with a progress bar (see [`eval_problems`]).
@@ -413,25 +280,4 @@ fn eval_set(
     let wanted: std::collections::HashSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
     records.retain(|r| wanted.contains(r.id.as_str()));
     Ok(records)
-}
-
-fn print_table(reports: &[Report], n: usize) {
-    println!(
-        "{:<14} {:>8} {:>9} {:>8} {:>10} {:>11} {:>10} {:>11}",
-        "benchmark", "problems", "acc", "maj@n", "pass@n", "mean tok", "trunc", "reflect/resp"
-    );
-    for r in reports {
-        let m = &r.metrics;
-        println!(
-            "{:<14} {:>8} {:>9.3} {:>8.3} {:>10.3} {:>11.1} {:>10.3} {:>11.2}",
-            m.benchmark,
-            m.problems,
-            m.accuracy,
-            m.maj_at_n,
-            r.pass_at_k.get(n - 1).copied().unwrap_or(0.0),
-            m.mean_tokens,
-            m.truncation_rate,
-            m.reflection.mean_count
-        );
-    }
 }

@@ -36,7 +36,7 @@ pub use advantage::{
 pub use barl::{bayesian_values, math_bayesian_values, progress_values};
 pub use error::{CoreError, Result};
 pub use grpo::group_normalized_advantages;
-pub use passk::pass_at_k;
+pub use passk::{pass_at_k, pass_at_k_curve};
 pub use ppo::{aggregate_loss, kl_penalty, ppo_clip_loss, KlEstimator, LossAggMode, PpoLoss};
 
 /// Assertions the unit tests share.

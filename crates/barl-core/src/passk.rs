@@ -40,6 +40,26 @@ pub fn pass_at_k(n: usize, c: usize, k: usize) -> Result<f64> {
     Ok(1.0 - all_wrong)
 }
 
+/// Mean over problems of [`pass_at_k`] for k = 1..=n, from each problem's
+/// (samples, correct) counts; problems with fewer than `n` samples are left out
+/// (an evaluation cut short), and the curve is all zeros when none is left.
+///
+/// ```text
+/// curve[k-1] = (1/|P|) sum_{p in P} pass@k(m_p, c_p),   P = {p : m_p >= n}
+/// ```
+pub fn pass_at_k_curve(counts: &[(usize, usize)], n: usize) -> Result<Vec<f64>> {
+    let scored: Vec<_> = counts.iter().filter(|(m, _)| *m >= n).collect();
+    (1..=n)
+        .map(|k| {
+            let mut sum = 0.0;
+            for &&(m, c) in &scored {
+                sum += pass_at_k(m, c, k)?;
+            }
+            Ok(sum / scored.len().max(1) as f64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +67,15 @@ mod tests {
 
     fn assert_close(got: f64, want: f64) {
         assert!((got - want).abs() < 1e-12, "got {got}, want {want}");
+    }
+
+    #[test]
+    fn curve_averages_problems_with_enough_samples() {
+        // (2 samples, 1 correct): pass@1 = 0.5, pass@2 = 1; (2, 0): 0, 0;
+        // (1, 1) has fewer than n = 2 samples and is left out.
+        let curve = pass_at_k_curve(&[(2, 1), (2, 0), (1, 1)], 2).unwrap();
+        assert_eq!(curve, vec![0.25, 0.5]);
+        assert_eq!(pass_at_k_curve(&[(1, 1)], 2).unwrap(), vec![0.0, 0.0]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! - [`plot`]: charts of curves with seed bands, PNG and SVG;
 //! - [`report`]: the HTML page of a training run;
+//! - [`eval_table`]: the per-benchmark summary of `barl eval`;
 //! - [`synthetic`]: the synthetic experiment's metrics lines, plots and table;
 //! - [`reflections`], [`value`], [`efficiency`]: the analyses of evaluation
 //!   files (reflection phrases, Bayesian value along responses, pass@k
@@ -10,6 +11,7 @@
 //! Every chart uses one palette and one embedded font (`plot.rs`).
 
 pub mod efficiency;
+pub mod eval_table;
 pub mod plot;
 pub mod reflections;
 pub mod report;

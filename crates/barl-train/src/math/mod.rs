@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod eval_settings;
 pub mod hypotheses;
 pub mod metrics;
 pub mod probe;
