@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use barl_math::data::{load_benchmark_with, LoadOptions, Problem, BENCHMARKS};
+use barl_math::data::{find_data_dir, load_benchmark_with, LoadOptions, Problem, BENCHMARKS};
 use barl_math::evalfile::{compute_metrics, EvalRecord};
 use barl_math::grader::{grader_by_name, Grader};
 use barl_math::prompt::{PromptBuilder, PromptStyle};
@@ -35,7 +35,8 @@ pub struct EvalArgs {
     /// [default: gsm8k, unless --from-config is given]
     #[arg(long, value_delimiter = ',')]
     pub benchmarks: Vec<String>,
-    /// Folder holding benchmarks/ and train/ [$BARL_DATA_DIR]
+    /// Folder holding benchmarks/ and train/ [$BARL_DATA_DIR, else the checkout's
+    /// data/, else ~/.cache/barl/data]
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Output folder; re-running on it resumes [runs/eval-N, the first N not taken]
@@ -158,17 +159,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         Some(p) => ReflectionCounter::new(p),
         None => ReflectionCounter::default(),
     };
-    let data_dir = match &args.data_dir {
-        Some(d) => d.clone(),
-        None => match std::env::var_os("BARL_DATA_DIR") {
-            Some(d) => PathBuf::from(d),
-            None if benchmarks.is_empty() => PathBuf::new(),
-            None => {
-                return Err(usage(
-                    "--data-dir not given and BARL_DATA_DIR not set".into(),
-                ))
-            }
-        },
+    let data_dir = match find_data_dir(args.data_dir.as_deref()) {
+        Ok(d) => d,
+        Err(_) if benchmarks.is_empty() => PathBuf::new(),
+        Err(e) => return Err(usage(e.to_string())),
     };
     let out = match &args.out {
         Some(o) => o.clone(),

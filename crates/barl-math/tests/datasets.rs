@@ -1,8 +1,5 @@
-//! Loaders against the real files in `BARL_DATA_DIR`, and error handling on
-//! small fixtures written to a temp dir.
-//!
-//! Data rule: with `BARL_DATA_DIR` unset the real-data tests print a note and
-//! pass, unless `BARL_REQUIRE_DATA=1`, in which case they fail.
+//! Loaders against the real files (the checkout's `data/`, or `BARL_DATA_DIR`
+//! when set), and error handling on small fixtures written to a temp dir.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,25 +10,16 @@ use barl_math::data::{
 use barl_math::evalfile::{compute_metrics, exact_equal, read_eval_file, EvalRecord, EvalWriter};
 use barl_math::reflect::ReflectionCounter;
 
-/// The data directory, or `None` (with a note) when the test should skip.
+/// The data directory: `BARL_DATA_DIR` when set, else the checkout's shipped
+/// `data/` (always there in a checkout, so the real-data tests never skip).
 fn data_dir(test: &str) -> Option<PathBuf> {
-    let required = std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1");
-    match std::env::var_os("BARL_DATA_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            assert!(
-                !required || dir.join("benchmarks").is_dir(),
-                "{test}: BARL_DATA_DIR={} has no benchmarks/ folder",
-                dir.display()
-            );
-            Some(dir)
-        }
-        None if required => panic!("{test}: BARL_REQUIRE_DATA=1 but BARL_DATA_DIR is unset"),
-        None => {
-            eprintln!("note: {test} skipped: BARL_DATA_DIR is unset");
-            None
-        }
-    }
+    let dir = barl_math::data::find_data_dir(None).unwrap_or_else(|e| panic!("{test}: {e}"));
+    assert!(
+        dir.join("benchmarks").is_dir(),
+        "{test}: {} has no benchmarks/ folder",
+        dir.display()
+    );
+    Some(dir)
 }
 
 /// A fresh empty directory for one test's fixtures.

@@ -42,6 +42,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod locate;
+pub use locate::{fallback_dirs, find_data_dir, DATA_DIR_ENV};
+
 /// One math problem with its gold answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
@@ -120,6 +123,13 @@ pub enum DataError {
     /// A benchmark name not in [`BENCHMARKS`].
     #[error("unknown benchmark `{name}` (known: {})", BENCHMARKS.join(", "))]
     UnknownBenchmark { name: String },
+    /// No data folder in any of the places [`find_data_dir`] looks.
+    #[error(
+        "no data folder with the benchmarks found; looked at: {looked}. Run barl from its \
+         checkout (it ships data/), pass --data-dir DIR (data_dir = \"DIR\" in a config) \
+         or set BARL_DATA_DIR"
+    )]
+    NoDataDir { looked: String },
 }
 
 /// Why one record could not be read: the message of a [`DataError::Line`] or

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use barl_math::arith;
-use barl_math::data::{load_benchmark_with, load_generic, LoadOptions, Problem, BENCHMARKS};
+use barl_math::data::{
+    find_data_dir, load_benchmark_with, load_generic, LoadOptions, Problem, BENCHMARKS,
+};
 
 use super::config::DataSpec;
 use crate::TrainError;
@@ -39,8 +41,12 @@ pub fn load_problems(
         arith::generate(&spec.arith, spec.offset..end).map_err(|e| bad(e.to_string()))?
     } else if BENCHMARKS.contains(&spec.source.as_str()) {
         if data_dir.as_os_str().is_empty() {
+            let why = find_data_dir(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             return Err(bad(format!(
-                "source `{}` is a benchmark: set data_dir (or BARL_DATA_DIR)",
+                "source `{}` is a benchmark: {why}",
                 spec.source
             )));
         }
@@ -77,12 +83,9 @@ pub fn load_problems(
     Ok(problems)
 }
 
-/// `data_dir` of the config, else `$BARL_DATA_DIR`, else empty.
+/// The data folder by [`find_data_dir`]'s order (`data_dir` of the config,
+/// `$BARL_DATA_DIR`, the checkout's `data/`, `~/.cache/barl/data`), or empty when
+/// there is none (an error only once a benchmark is named).
 pub fn resolve_data_dir(configured: &Path) -> PathBuf {
-    if !configured.as_os_str().is_empty() {
-        return configured.to_path_buf();
-    }
-    std::env::var_os("BARL_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    find_data_dir(Some(configured)).unwrap_or_default()
 }

@@ -69,7 +69,8 @@ pub enum PromptOverflow {
 pub struct TrainConfig {
     /// Model: a Hugging Face folder or a GGUF file.
     pub model: PathBuf,
-    /// Folder with benchmarks/ and train/ (named benchmarks); empty: $BARL_DATA_DIR.
+    /// Folder with benchmarks/ and train/ (named benchmarks); empty: $BARL_DATA_DIR,
+    /// else the checkout's data/, else ~/.cache/barl/data.
     pub data_dir: PathBuf,
     /// Training problems.
     pub train_data: DataSpec,
