@@ -38,9 +38,24 @@ pub struct EvalRecord {
     pub truncated: Vec<bool>,
 }
 
+/// Why a line of an eval file is not a record.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RecordShapeError {
+    #[error("invalid UTF-8 at byte {0}")]
+    Utf8(usize),
+    #[error("not an eval record: {0}")]
+    NotARecord(String),
+    #[error("`{field}` has {len} entries but `responses` has {responses}")]
+    Lengths {
+        field: &'static str,
+        len: usize,
+        responses: usize,
+    },
+}
+
 impl EvalRecord {
     /// Checks that the parallel lists have one entry per response.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RecordShapeError> {
         let n = self.responses.len();
         let lens = [
             ("extracted", self.extracted.len()),
@@ -48,11 +63,13 @@ impl EvalRecord {
             ("tokens", self.tokens.len()),
             ("truncated", self.truncated.len()),
         ];
-        for (name, len) in lens {
+        for (field, len) in lens {
             if len != n {
-                return Err(format!(
-                    "`{name}` has {len} entries but `responses` has {n}"
-                ));
+                return Err(RecordShapeError::Lengths {
+                    field,
+                    len,
+                    responses: n,
+                });
             }
         }
         Ok(())
@@ -114,11 +131,11 @@ fn parse_eval_bytes(path: &Path, bytes: &[u8]) -> Result<EvalFile, DataError> {
                 out.partial_tail = true;
                 break;
             }
-            Err(msg) => {
+            Err(e) => {
                 return Err(DataError::Line {
                     path: path.to_path_buf(),
                     line: line_no,
-                    msg,
+                    msg: e.to_string(),
                 })
             }
         }
@@ -127,12 +144,11 @@ fn parse_eval_bytes(path: &Path, bytes: &[u8]) -> Result<EvalFile, DataError> {
     Ok(out)
 }
 
-fn parse_record(raw: &[u8]) -> Result<EvalRecord, String> {
+fn parse_record(raw: &[u8]) -> Result<EvalRecord, RecordShapeError> {
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let text = std::str::from_utf8(raw)
-        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    let text = std::str::from_utf8(raw).map_err(|e| RecordShapeError::Utf8(e.valid_up_to()))?;
     let rec: EvalRecord =
-        serde_json::from_str(text).map_err(|e| format!("not an eval record: {e}"))?;
+        serde_json::from_str(text).map_err(|e| RecordShapeError::NotARecord(e.to_string()))?;
     rec.validate()?;
     Ok(rec)
 }

@@ -59,9 +59,24 @@ pub struct ModelConfig {
     pub eos_token_ids: Vec<u32>,
 }
 
+/// A model configuration the model code cannot run; the message names the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidConfig {
+    #[error("{0} must be positive")]
+    NotPositive(&'static str),
+    #[error(
+        "num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kv_heads})"
+    )]
+    HeadGroups { heads: usize, kv_heads: usize },
+    #[error("head_dim ({0}) must be even for rotary embeddings")]
+    OddHeadDim(usize),
+    #[error("rope_theta must be positive")]
+    RopeTheta,
+}
+
 impl ModelConfig {
-    /// Checks the invariants the model code relies on; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the invariants the model code relies on.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
         let pos = [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -71,29 +86,24 @@ impl ModelConfig {
             ("num_key_value_heads", self.num_key_value_heads),
             ("head_dim", self.head_dim),
         ];
-        for (name, v) in pos {
-            if v == 0 {
-                return Err(format!("{name} must be positive"));
-            }
+        if let Some((name, _)) = pos.iter().find(|(_, v)| *v == 0) {
+            return Err(InvalidConfig::NotPositive(name));
         }
         if !self
             .num_attention_heads
             .is_multiple_of(self.num_key_value_heads)
         {
-            return Err(format!(
-                "num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
-                self.num_attention_heads, self.num_key_value_heads
-            ));
+            return Err(InvalidConfig::HeadGroups {
+                heads: self.num_attention_heads,
+                kv_heads: self.num_key_value_heads,
+            });
         }
         if !self.head_dim.is_multiple_of(2) {
-            return Err(format!(
-                "head_dim ({}) must be even for rotary embeddings",
-                self.head_dim
-            ));
+            return Err(InvalidConfig::OddHeadDim(self.head_dim));
         }
         // Written so that NaN is rejected too.
         if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
-            return Err("rope_theta must be positive".into());
+            return Err(InvalidConfig::RopeTheta);
         }
         Ok(())
     }

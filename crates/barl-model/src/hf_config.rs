@@ -254,7 +254,8 @@ impl ModelConfig {
             bos_token_id: c.bos_token_id.and_then(|b| b.into_vec().first().copied()),
             eos_token_ids: c.eos_token_id.map(TokenIds::into_vec).unwrap_or_default(),
         };
-        cfg.validate().map_err(HfConfigError::Unsupported)?;
+        cfg.validate()
+            .map_err(|e| HfConfigError::Unsupported(e.to_string()))?;
         Ok(cfg)
     }
 

@@ -36,7 +36,7 @@ pub mod score;
 pub mod testing;
 
 pub use chat::{render_chat, ChatMessage};
-pub use config::{Arch, Llama3RopeScaling, ModelConfig};
+pub use config::{Arch, InvalidConfig, Llama3RopeScaling, ModelConfig};
 pub use gguf::load_gguf;
 pub use hf::{load_hf_folder, save_hf_folder};
 pub use loaded::{check_weights, LoadedModel, WeightMismatch};

@@ -97,7 +97,8 @@ pub(crate) fn take_vars(
     weights: &HashMap<String, Tensor>,
     device: &Device,
 ) -> Result<Vec<(String, Var)>, ModelError> {
-    cfg.validate().map_err(ModelError::Config)?;
+    cfg.validate()
+        .map_err(|e| ModelError::Config(e.to_string()))?;
     expected_tensors(cfg)
         .into_iter()
         .map(|(name, shape)| {
