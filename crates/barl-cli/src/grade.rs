@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use barl_math::extract::ExtractOptions;
-use barl_math::gradefile::{grade_lines, FileError, LineKeys};
+use barl_math::gradefile::{grade_lines, FileError, GradeSummary, LineKeys};
 use barl_math::grader::grader_by_name;
 use clap::Args;
 
@@ -52,22 +52,14 @@ pub struct GradeArgs {
     pub quiet: bool,
 }
 
-/// Counts of one run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GradeSummary {
-    pub count: usize,
-    pub correct: usize,
-    /// Lines that could not be graded (each has an error row in the output).
-    pub errors: usize,
-    pub seconds: f64,
-}
-
 /// Runs `barl grade`.
 pub fn run(args: &GradeArgs) -> Result<()> {
+    let start = Instant::now();
     let summary = grade_file(args)?;
+    let seconds = start.elapsed().as_secs_f64();
     if !args.quiet {
         let accuracy = summary.correct as f64 / summary.count.max(1) as f64;
-        let rate = summary.count as f64 / summary.seconds.max(1e-9);
+        let rate = summary.count as f64 / seconds.max(1e-9);
         eprintln!(
             "graded {} pairs with '{}': {} correct, accuracy {accuracy:.4}, {rate:.0} pairs/s",
             summary.count, args.grader, summary.correct
@@ -129,8 +121,7 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
         pred: args.pred_key.clone(),
         response: args.response_key.clone(),
     };
-    let start = Instant::now();
-    let s = grade_lines(
+    grade_lines(
         BufReader::new(reader),
         &name,
         &mut out,
@@ -142,12 +133,6 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
     .map_err(|e| match e {
         FileError::Line { .. } => usage(e.to_string()),
         other => anyhow::Error::new(other),
-    })?;
-    Ok(GradeSummary {
-        count: s.count,
-        correct: s.correct,
-        errors: s.errors,
-        seconds: start.elapsed().as_secs_f64(),
     })
 }
 

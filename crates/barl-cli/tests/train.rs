@@ -48,12 +48,7 @@ fn a_run_killed_in_step_5_resumes_to_the_same_metrics() {
     );
     assert!(!b.join("checkpoints/step-000006").exists());
 
-    let o = run(&[
-        "train".into(),
-        "--quiet".into(),
-        "--resume".into(),
-        b.display().to_string(),
-    ]);
+    let o = run(&resume_args(&b));
     assert!(o.status.success(), "{}", stderr(&o));
 
     assert_same_metrics(&a, &b);
@@ -68,9 +63,7 @@ fn a_run_killed_in_step_5_resumes_to_the_same_metrics() {
         .all(|l| l["actor/grad_norm"].as_f64().unwrap() > 0.0));
     assert!(ma[6].get("val/arith/acc").is_some());
     // Both runs end with the same weights.
-    let wa = std::fs::read(a.join("checkpoints/step-000006/model/model.safetensors")).unwrap();
-    let wb = std::fs::read(b.join("checkpoints/step-000006/model/model.safetensors")).unwrap();
-    assert!(wa == wb, "final weights differ");
+    same_weights(&a, &b, 6).unwrap();
     assert!(a.join("report.html").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -217,12 +210,7 @@ fn ctrl_c_saves_the_step_and_says_how_to_resume() {
         .join(format!("checkpoints/step-{done:06}/trainer.json"))
         .is_file());
 
-    let o = run(&[
-        "train".into(),
-        "--quiet".into(),
-        "--resume".into(),
-        b.display().to_string(),
-    ]);
+    let o = run(&resume_args(&b));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same_metrics(&a, &b);
     let _ = std::fs::remove_dir_all(&dir);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::DataError;
+use crate::data::{DataError, RecordError};
 use crate::reflect::{ReflectionCounter, ReflectionStats};
 
 /// One problem's samples, verdicts and token counts. The five lists are
@@ -38,24 +38,9 @@ pub struct EvalRecord {
     pub truncated: Vec<bool>,
 }
 
-/// Why a line of an eval file is not a record.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum RecordShapeError {
-    #[error("invalid UTF-8 at byte {0}")]
-    Utf8(usize),
-    #[error("not an eval record: {0}")]
-    NotARecord(String),
-    #[error("`{field}` has {len} entries but `responses` has {responses}")]
-    Lengths {
-        field: &'static str,
-        len: usize,
-        responses: usize,
-    },
-}
-
 impl EvalRecord {
     /// Checks that the parallel lists have one entry per response.
-    pub fn validate(&self) -> Result<(), RecordShapeError> {
+    pub fn validate(&self) -> Result<(), RecordError> {
         let n = self.responses.len();
         let lens = [
             ("extracted", self.extracted.len()),
@@ -65,7 +50,7 @@ impl EvalRecord {
         ];
         for (field, len) in lens {
             if len != n {
-                return Err(RecordShapeError::Lengths {
+                return Err(RecordError::Lengths {
                     field,
                     len,
                     responses: n,
@@ -144,11 +129,13 @@ fn parse_eval_bytes(path: &Path, bytes: &[u8]) -> Result<EvalFile, DataError> {
     Ok(out)
 }
 
-fn parse_record(raw: &[u8]) -> Result<EvalRecord, RecordShapeError> {
+fn parse_record(raw: &[u8]) -> Result<EvalRecord, RecordError> {
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-    let text = std::str::from_utf8(raw).map_err(|e| RecordShapeError::Utf8(e.valid_up_to()))?;
+    let text = std::str::from_utf8(raw).map_err(|e| RecordError::InvalidUtf8 {
+        byte: e.valid_up_to(),
+    })?;
     let rec: EvalRecord =
-        serde_json::from_str(text).map_err(|e| RecordShapeError::NotARecord(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| RecordError::NotAnEvalRecord(e.to_string()))?;
     rec.validate()?;
     Ok(rec)
 }

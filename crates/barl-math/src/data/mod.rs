@@ -157,6 +157,16 @@ pub enum RecordError {
     Malformed { key: String, problem: ValueProblem },
     #[error("duplicate id `{0}`")]
     DuplicateId(String),
+    /// A line of an eval file that does not have the record's fields.
+    #[error("not an eval record: {0}")]
+    NotAnEvalRecord(String),
+    /// An eval record whose parallel lists differ in length.
+    #[error("`{field}` has {len} entries but `responses` has {responses}")]
+    Lengths {
+        field: &'static str,
+        len: usize,
+        responses: usize,
+    },
 }
 
 /// What is wrong with a value of the right kind.
