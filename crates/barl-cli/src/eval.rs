@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use barl_math::data::{find_data_dir, load_benchmark_with, LoadOptions, Problem, BENCHMARKS};
+use barl_math::data::{find_data_dir, Problem, BENCHMARKS};
 use barl_math::evalfile::{compute_metrics, EvalRecord};
 use barl_math::grader::{grader_by_name, Grader};
 use barl_math::prompt::{PromptBuilder, PromptStyle};
 use barl_math::reflect::ReflectionCounter;
 use barl_model::SampleConfig;
 use barl_report::eval_table::{render_table, BenchmarkReport};
-use barl_train::math::config::TrainConfig;
+use barl_train::math::config::{DataSpec, TrainConfig};
 use barl_train::math::data::{load_problems, source_name};
 use clap::Args;
 
@@ -31,10 +31,17 @@ pub struct EvalArgs {
     /// Model: a GGUF file or a Hugging Face folder
     #[arg(long)]
     pub model: PathBuf,
-    /// Benchmarks, comma-separated: gsm8k, math500, aime24, aime25, amc23, minerva_math, olympiadbench, college_math (and the training sets gsm8k_train, math_train)
+    /// Benchmarks, comma-separated: gsm8k, math500, aime24, aime25, amc23, minerva_math, olympiadbench, college_math (and the training sets gsm8k_train, math_train), or
+    /// JSONL/parquet files read with --input-key and --label-key
     /// [default: gsm8k, unless --from-config is given]
     #[arg(long, value_delimiter = ',')]
     pub benchmarks: Vec<String>,
+    /// Field of the question in a --benchmarks file (a dotted path reaches into objects; a chat message list gives its last user message)
+    #[arg(long, default_value = "input")]
+    pub input_key: String,
+    /// Field of the gold answer in a --benchmarks file
+    #[arg(long, default_value = "label")]
+    pub label_key: String,
     /// Folder holding benchmarks/ and train/ [$BARL_DATA_DIR, else the checkout's
     /// data/, else ~/.cache/barl/data]
     #[arg(long)]
@@ -124,13 +131,21 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     } else {
         args.benchmarks.clone()
     };
+    // A name or a file, read the way `train_data` reads its `source`.
+    let mut specs = Vec::new();
     for b in &benchmarks {
-        if !BENCHMARKS.contains(&b.as_str()) {
+        if !BENCHMARKS.contains(&b.as_str()) && !Path::new(b).is_file() {
             return Err(usage(format!(
-                "--benchmarks: unknown benchmark `{b}` (known: {})",
+                "--benchmarks: `{b}` is neither a known benchmark ({}) nor a file",
                 BENCHMARKS.join(", ")
             )));
         }
+        specs.push(DataSpec {
+            source: b.clone(),
+            input_key: args.input_key.clone(),
+            label_key: args.label_key.clone(),
+            ..DataSpec::default()
+        });
     }
     let train_cfg = match &args.from_config {
         Some(path) => Some(
@@ -161,7 +176,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let data_dir = match find_data_dir(args.data_dir.as_deref()) {
         Ok(d) => d,
-        Err(_) if benchmarks.is_empty() => PathBuf::new(),
+        Err(_) if !benchmarks.iter().any(|b| BENCHMARKS.contains(&b.as_str())) => PathBuf::new(),
         Err(e) => return Err(usage(e.to_string())),
     };
     let out = match &args.out {
@@ -183,6 +198,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             .as_ref()
             .map(|tc| format!("{:?}", tc.eval_data))
             .unwrap_or_default(),
+        file_keys: if specs
+            .iter()
+            .all(|s| BENCHMARKS.contains(&s.source.as_str()))
+        {
+            String::new()
+        } else {
+            format!("{}/{}", args.input_key, args.label_key)
+        },
     };
     check_resume(&out, &settings, args.overwrite)?;
 
@@ -198,15 +221,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         builder: &builder,
     };
     let mut sets: Vec<(String, Vec<Problem>)> = Vec::new();
-    for bench in &benchmarks {
-        let loaded = load_benchmark_with(bench, &data_dir, &LoadOptions::default())?;
-        sets.push((bench.clone(), loaded.problems));
-    }
-    if let Some(tc) = &train_cfg {
-        for (i, spec) in tc.eval_data.iter().enumerate() {
-            let problems = load_problems(spec, &data_dir, &format!("eval_data[{i}]"))?;
-            sets.push((source_name(spec), problems));
-        }
+    let config_sets = train_cfg.iter().flat_map(|tc| tc.eval_data.iter());
+    for (i, spec) in specs.iter().chain(config_sets).enumerate() {
+        let what = match i.checked_sub(specs.len()) {
+            None => format!("--benchmarks {}", spec.source),
+            Some(j) => format!("eval_data[{j}]"),
+        };
+        let problems = load_problems(spec, &data_dir, &what)?;
+        sets.push((source_name(spec), problems));
     }
     for (bench, mut problems) in sets {
         problems.retain(|p| p.has_gold());

@@ -312,3 +312,76 @@ fn eval_resume_refuses_changed_settings_unless_overwritten() {
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["benchmarks"][0]["problems"], 2);
 }
+
+#[test]
+fn eval_reads_any_jsonl_file_with_the_keys_given() {
+    let dir = scratch("eval-file");
+    let model = barl_model::testing::save_tiny_llama(&dir, 7).unwrap();
+    let file = dir.join("mine.jsonl");
+    // A nested label and a numeric one.
+    std::fs::write(
+        &file,
+        concat!(
+            "{\"question\": \"What is 2+3?\", \"sol\": {\"final\": \"5\"}}\n",
+            "{\"question\": \"What is 4*4?\", \"sol\": {\"final\": 16}}\n",
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let eval = |keys: &[&str]| {
+        barl()
+            .args(["eval", "--quiet", "--max-new-tokens", "2", "--model"])
+            .arg(&model)
+            .args(["--prompt-style", "raw:Q: {question}\nA:", "--benchmarks"])
+            .arg(&file)
+            .args(keys)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    assert_ok(&eval(&[
+        "--input-key",
+        "question",
+        "--label-key",
+        "sol.final",
+    ]));
+    let rows = std::fs::read_to_string(out.join("mine.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["id"], "mine/0");
+    assert_eq!(rows[0]["gold"], "5");
+    assert_eq!(rows[1]["gold"], "16");
+    assert!(rows[1]["prompt"].as_str().unwrap().contains("What is 4*4?"));
+    // Other keys would make other rows: the folder is not resumed under them.
+    let other = eval(&["--input-key", "question", "--label-key", "answer"]);
+    assert!(stderr(&other).contains("file_keys"), "{}", stderr(&other));
+    // A key the file lacks is an error naming the line and key; so is a name
+    // that is neither a benchmark nor a file.
+    let bad = eval(&[
+        "--input-key",
+        "question",
+        "--label-key",
+        "answer",
+        "--overwrite",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("mine.jsonl:1: missing key `answer`"),
+        "{}",
+        stderr(&bad)
+    );
+    let unknown = barl()
+        .args(["eval", "--model", "/no/model", "--benchmarks", "gsm9k"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("`gsm9k` is neither a known benchmark"),
+        "{}",
+        stderr(&unknown)
+    );
+}

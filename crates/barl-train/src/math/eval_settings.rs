@@ -26,6 +26,9 @@ pub struct RowSettings {
     pub instruction: String,
     /// The held-out sets of `--from-config`, if given.
     pub config_eval_data: String,
+    /// `input_key/label_key` when a benchmark is a file (they pick its fields).
+    #[serde(default)]
+    pub file_keys: String,
 }
 
 /// The model file (or the files of a model folder) as path, size and
@@ -133,6 +136,7 @@ mod tests {
             prompt_style: "qwen-boxed".into(),
             instruction: String::new(),
             config_eval_data: String::new(),
+            file_keys: String::new(),
         }
     }
 
