@@ -4,6 +4,7 @@
 
 mod analyze;
 mod bench;
+mod data;
 mod eval;
 mod generate;
 mod grade;
@@ -62,6 +63,9 @@ enum Command {
     /// summary table, learning-curve plots (written to RUN_DIR/plots) and the
     /// config; prints the path of RUN_DIR/report.html.
     Report(report::ReportArgs),
+    /// The named benchmarks and training sets: `barl data list`, `barl data
+    /// verify`, `barl data download NAME|all [--to DIR] [--endpoint URL]`.
+    Data(data::DataArgs),
 }
 
 /// A user error: printed as one line, exit code 2 (as is a
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Some(Command::Analyze(args)) => analyze::run(args),
         Some(Command::Report(args)) => report::run(&args),
         Some(Command::Train(args)) => train::run(&args),
+        Some(Command::Data(args)) => data::run(&args),
         None => synthetic::run(synthetic::SyntheticArgs::default()),
     };
     match result {

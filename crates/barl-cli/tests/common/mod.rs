@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod http;
 pub mod train;
 
 /// The `barl` binary under test.

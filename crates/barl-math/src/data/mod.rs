@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod catalog;
 mod locate;
 pub use locate::{fallback_dirs, find_data_dir, DATA_DIR_ENV};
 
@@ -220,30 +221,16 @@ pub const BENCHMARKS: &[&str] = &[
     "math_train",
 ];
 
-/// The file behind a registry name, relative to the data directory.
-fn benchmark_file(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "gsm8k" => "benchmarks/gsm8k.jsonl",
-        "math500" => "benchmarks/math500.jsonl",
-        "aime24" => "benchmarks/aime24.jsonl",
-        "aime25" => "benchmarks/aime25.jsonl",
-        "amc23" => "benchmarks/amc23.jsonl",
-        "minerva_math" => "benchmarks/minerva_math.jsonl",
-        "olympiadbench" => "benchmarks/olympiadbench.jsonl",
-        "college_math" => "benchmarks/college_math.jsonl",
-        "gsm8k_train" => "train/gsm8k_train.jsonl",
-        "math_train" => "train/math_train.parquet",
-        _ => return None,
-    })
-}
-
 /// Path of a registry benchmark: `data_dir/benchmarks/<file>` (or
 /// `data_dir/train/<file>`), falling back to `data_dir/<file>` when `data_dir`
 /// is that folder itself.
 pub fn benchmark_path(name: &str, data_dir: &Path) -> Result<PathBuf, DataError> {
-    let rel = benchmark_file(name).ok_or_else(|| DataError::UnknownBenchmark {
-        name: name.to_string(),
-    })?;
+    let rel =
+        catalog::data_set(name)
+            .map(|d| d.file)
+            .ok_or_else(|| DataError::UnknownBenchmark {
+                name: name.to_string(),
+            })?;
     let full = data_dir.join(rel);
     if !full.exists() {
         if let Some(file) = Path::new(rel).file_name() {
