@@ -58,6 +58,9 @@ pub enum TrainError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// A benchmark's own check of its measurement failed.
+    #[error("benchmark: {0}")]
+    Bench(String),
     /// Training stopped: too many steps in a row had non-finite losses.
     #[error("{0}")]
     Diverged(String),

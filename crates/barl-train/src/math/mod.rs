@@ -1,6 +1,7 @@
 //! RL on math problems with a language model: configuration, hypotheses and
 //! answer probes (spec sections 4-5), one RL step, the training loop, held-out evaluation, checkpoints.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
