@@ -169,11 +169,11 @@ pub fn plot_efficiency(curves: &[EfficiencyCurve], path: &Path) -> Result<(), Re
     match kind {
         PlotKind::Svg => {
             let root = SVGBackend::new(path, PLOT_SIZE).into_drawing_area();
-            draw_any(&root, curves, lo, hi, log).map_err(fail)
+            draw_any(&root, curves, lo, hi, log).map_err(|e| fail(e.to_string()))
         }
         PlotKind::Png => {
             let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
-            draw_any(&root, curves, lo, hi, log).map_err(fail)
+            draw_any(&root, curves, lo, hi, log).map_err(|e| fail(e.to_string()))
         }
     }
 }
@@ -185,7 +185,7 @@ fn draw_any<DB: DrawingBackend>(
     lo: f64,
     hi: f64,
     log: bool,
-) -> Result<(), String> {
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     if log {
         let (x0, x1) = (lo / 1.25, hi * 1.25);
         // Ticks at 1, 2, 5 x 10^e and grid lines at 1..9 x 10^e: plotters' own
@@ -215,7 +215,6 @@ fn draw_any<DB: DrawingBackend>(
             "total generated tokens",
         )
     }
-    .map_err(|e| e.to_string())
 }
 
 fn draw<DB: DrawingBackend, X>(

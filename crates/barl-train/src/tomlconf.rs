@@ -199,12 +199,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Whether `table` deserialises as a `T`; serde's message if not.
-fn check<T: DeserializeOwned>(table: Table) -> Result<(), String> {
-    Value::Table(table)
-        .try_into::<T>()
-        .map(drop)
-        .map_err(|e| one_line(e.message()))
+/// Whether `table` deserialises as a `T`; serde's error if not.
+fn check<T: DeserializeOwned>(table: Table) -> Result<(), toml::de::Error> {
+    Value::Table(table).try_into::<T>().map(drop)
 }
 
 /// `{key: value}`.
@@ -223,9 +220,10 @@ fn locate_bad_value<T: DeserializeOwned>(
     wrap: &dyn Fn(Table) -> Table,
 ) -> Option<(String, String)> {
     for (key, value) in table {
-        let Err(message) = check::<T>(wrap(single(key, value.clone()))) else {
+        let Err(error) = check::<T>(wrap(single(key, value.clone()))) else {
             continue;
         };
+        let message = one_line(error.message());
         let dotted = join(prefix, key);
         let list = |t: Table| Value::Array(vec![Value::Table(t)]);
         let inner = match value {
@@ -268,7 +266,7 @@ fn apply_override(table: &mut Table, schema: &Table, arg: &str) -> Result<(), Co
     if let Value::Table(t) = root {
         *table = t;
     }
-    result.map_err(bad)
+    result.map_err(|e| bad(e.to_string()))
 }
 
 /// The default value at a dotted key, if the key is known.
@@ -302,9 +300,26 @@ fn override_value(raw: &str, default: Option<&Value>) -> Value {
     }
 }
 
+/// Why an override's key cannot be placed in the config.
+#[derive(Debug, thiserror::Error)]
+enum PathError {
+    #[error("`{key}` has no entry {index}")]
+    NoList { key: String, index: String },
+    #[error("`{list}` is a list: number its entries, as in `{list}.0.{key}`")]
+    Unnumbered { list: String, key: String },
+    #[error("`{list}` has no entry {index} (it has {len})")]
+    OutOfRange {
+        list: String,
+        index: usize,
+        len: usize,
+    },
+    #[error("`{key}` is not a table")]
+    NotATable { key: String },
+}
+
 /// Sets the dotted key `keys` under `node` (reached by the dotted key `done`)
 /// to `value`, creating missing tables; list entries are indexed by number.
-fn set_path(node: &mut Value, keys: &[&str], value: Value, done: &str) -> Result<(), String> {
+fn set_path(node: &mut Value, keys: &[&str], value: Value, done: &str) -> Result<(), PathError> {
     let Some((&key, rest)) = keys.split_first() else {
         *node = value;
         return Ok(());
@@ -314,21 +329,31 @@ fn set_path(node: &mut Value, keys: &[&str], value: Value, done: &str) -> Result
         Value::Table(t) => {
             if let Some(index) = rest.first().filter(|k| k.parse::<usize>().is_ok()) {
                 if !t.contains_key(key) {
-                    return Err(format!("`{here}` has no entry {index}"));
+                    return Err(PathError::NoList {
+                        key: here,
+                        index: index.to_string(),
+                    });
                 }
             }
             t.entry(key).or_insert_with(|| Value::Table(Table::new()))
         }
         Value::Array(items) => {
             let len = items.len();
-            let index: usize = key.parse().map_err(|_| {
-                format!("`{done}` is a list: number its entries, as in `{done}.0.{key}`")
+            let index: usize = key.parse().map_err(|_| PathError::Unnumbered {
+                list: done.to_string(),
+                key: key.to_string(),
             })?;
-            items
-                .get_mut(index)
-                .ok_or_else(|| format!("`{done}` has no entry {index} (it has {len})"))?
+            items.get_mut(index).ok_or_else(|| PathError::OutOfRange {
+                list: done.to_string(),
+                index,
+                len,
+            })?
         }
-        _ => return Err(format!("`{done}` is not a table")),
+        _ => {
+            return Err(PathError::NotATable {
+                key: done.to_string(),
+            })
+        }
     };
     set_path(child, rest, value, &here)
 }
