@@ -11,7 +11,7 @@ use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
 
 use crate::extract::{extract_answer, ExtractOptions};
-use crate::grader::{Grader, Verdict};
+use crate::grader::{Grader, Verdict, TIMED_OUT};
 
 /// Which fields of a line hold what.
 #[derive(Clone, Debug)]
@@ -45,12 +45,13 @@ type RawObject = BTreeMap<String, Box<RawValue>>;
 
 /// Grades one line: returns the object with `extracted`, `correct` and
 /// `reason` added (every other field written back as it was), and the verdict.
+/// The gold answer is written back as given; the grader decides how to read it.
 pub fn grade_line(
     text: &str,
     keys: &LineKeys,
     grader: &dyn Grader,
     opts: &ExtractOptions,
-) -> Result<(Box<RawValue>, bool), LineError> {
+) -> Result<(Box<RawValue>, Verdict), LineError> {
     if !text.trim_start().starts_with('{') {
         // Still say what is wrong with text that is not JSON at all.
         return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -95,7 +96,7 @@ pub fn grade_line(
     obj.insert("reason".into(), raw(Value::String(verdict.reason.into()))?);
     Ok((
         to_raw_value(&obj).map_err(|e| LineError::Json(e.to_string()))?,
-        verdict.correct,
+        verdict,
     ))
 }
 
@@ -117,6 +118,8 @@ pub struct GradeSummary {
     pub correct: usize,
     /// Lines that could not be graded (each has an error row in the output).
     pub errors: usize,
+    /// Verdicts that ran past the grader's time limit (counted as not equal).
+    pub timed_out: usize,
 }
 
 /// Why a file stopped.
@@ -156,9 +159,10 @@ pub fn grade_lines(
             line
         };
         let row = match graded_row(line, keys, grader, opts) {
-            Ok((row, correct)) => {
+            Ok((row, verdict)) => {
                 summary.count += 1;
-                summary.correct += usize::from(correct);
+                summary.correct += usize::from(verdict.correct);
+                summary.timed_out += usize::from(verdict.reason == TIMED_OUT);
                 row
             }
             Err(why) if strict => return Err(FileError::Line { at: at(), why }),
@@ -183,7 +187,7 @@ fn graded_row(
     keys: &LineKeys,
     grader: &dyn Grader,
     opts: &ExtractOptions,
-) -> Result<(Box<RawValue>, bool), String> {
+) -> Result<(Box<RawValue>, Verdict), String> {
     let text = std::str::from_utf8(line).map_err(|e| format!("not valid UTF-8 ({e})"))?;
     if text.trim().is_empty() {
         return Err("blank line".into());
@@ -248,8 +252,13 @@ mod tests {
     }
 
     fn grade(text: &str) -> Result<(Value, bool), LineError> {
-        grade_line(text, &keys(), &StandardGrader, &ExtractOptions::default())
-            .map(|(row, ok)| (serde_json::from_str(row.get()).unwrap(), ok))
+        grade_line(
+            text,
+            &keys(),
+            &StandardGrader::default(),
+            &ExtractOptions::default(),
+        )
+        .map(|(row, v)| (serde_json::from_str(row.get()).unwrap(), v.correct))
     }
 
     #[test]
@@ -268,9 +277,14 @@ mod tests {
     fn numbers_keep_their_text() {
         // Through f64 these two would be the same number.
         let line = r#"{"gold": 12345678901234567890123, "pred": "12345678901234567890124"}"#;
-        let (row, ok) =
-            grade_line(line, &keys(), &StandardGrader, &ExtractOptions::default()).unwrap();
-        assert!(!ok);
+        let (row, v) = grade_line(
+            line,
+            &keys(),
+            &StandardGrader::default(),
+            &ExtractOptions::default(),
+        )
+        .unwrap();
+        assert!(!v.correct);
         assert!(
             row.get().contains(r#""gold":12345678901234567890123"#),
             "{}",
@@ -280,9 +294,14 @@ mod tests {
             r#"{{"gold": 1e400, "pred": "1", "n": {}}}"#,
             "7".repeat(100_000)
         );
-        let (row, ok) =
-            grade_line(&big, &keys(), &StandardGrader, &ExtractOptions::default()).unwrap();
-        assert!(!ok && row.get().contains(r#""gold":1e400"#));
+        let (row, v) = grade_line(
+            &big,
+            &keys(),
+            &StandardGrader::default(),
+            &ExtractOptions::default(),
+        )
+        .unwrap();
+        assert!(!v.correct && row.get().contains(r#""gold":1e400"#));
         assert!(row.get().contains(&"7".repeat(100_000)));
     }
 
@@ -320,7 +339,7 @@ mod tests {
             "in",
             &mut out,
             &keys(),
-            &StandardGrader,
+            &StandardGrader::default(),
             &opts,
             false,
         )
@@ -400,7 +419,7 @@ mod tests {
             "in",
             &mut out,
             &keys(),
-            &StandardGrader,
+            &StandardGrader::default(),
             &opts,
             true,
         )

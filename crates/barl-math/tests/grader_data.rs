@@ -76,7 +76,7 @@ fn qwen_math_cot_100_extraction_and_verdicts() {
     };
     let rows = read_jsonl(&path);
     assert_eq!(rows.len(), 100);
-    let grader = StandardGrader;
+    let grader = StandardGrader::default();
     let opts = ExtractOptions::default();
     let (mut total, mut same_extract, mut exact_extract) = (0, 0, 0);
     let mut verdict_mismatch = Vec::new();
@@ -162,14 +162,19 @@ fn math500_gold_equals_own_solution_box() {
         let answer = row["answer"].as_str().expect("answer");
         let solution = row["solution"].as_str().expect("solution");
         let boxed = barl_math::extract::last_boxed(solution).unwrap_or_default();
-        let v = grader.grade(&boxed, answer);
-        if !v.correct {
-            println!(
-                "MATH500 line {}: boxed {boxed:?} answer {answer:?} ({})",
-                i + 1,
-                v.reason
-            );
-            failures.push(i + 1);
+        // Also the whole solution as the gold answer (as NuminaMath-style sets
+        // carry it): extracted like a response, it gives the same verdict.
+        for (pred, gold) in [(boxed.as_str(), answer), (answer, solution)] {
+            let v = grader.grade(pred, gold);
+            if !v.correct {
+                let gold: String = gold.chars().take(80).collect();
+                println!(
+                    "MATH500 line {}: {pred:?} against gold {gold:?} ({})",
+                    i + 1,
+                    v.reason
+                );
+                failures.push(i + 1);
+            }
         }
     }
     println!("MATH-500: {}/500 equal", 500 - failures.len());

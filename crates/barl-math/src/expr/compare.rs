@@ -143,18 +143,35 @@ pub(super) fn equation_sides(s: &str) -> Option<(Node, Node)> {
 }
 
 /// Equations `lhs = rhs` compared as equations: equal iff `lhs - rhs` of one is a
-/// nonzero constant multiple of the other's, decided at the seeded sample points
-/// (`y = 2x + 1` equals `2x - y + 1 = 0`). A side that vanishes at a point, relative to
-/// `max(1, |lhs|, |rhs|)`, must vanish in the other too; elsewhere the ratios must agree
-/// within [`DEFAULT_REL_TOL`].
+/// nonzero constant multiple of the other's (see [`difference_ratio`]), so
+/// `y = 2x + 1` equals `2x - y + 1 = 0`.
 pub fn equations_equal(a: &str, b: &str) -> Option<bool> {
     let (la, ra) = equation_sides(a)?;
     let (lb, rb) = equation_sides(b)?;
+    difference_ratio(&la, &ra, &lb, &rb).map(|r| r.is_some())
+}
+
+/// Relations `a_lhs OP a_rhs` and `b_lhs OP b_rhs` (sides as LaTeX strings):
+/// the constant `c` with `a_lhs - a_rhs = c (b_lhs - b_rhs)`, so that a caller can
+/// tell `-y > -2` (c = -1 against `y - 2 < 0`: the relation flips) from `y > 2`.
+/// `Some(None)` when the differences are not proportional, `None` when undecided.
+pub fn relation_ratio(a_lhs: &str, a_rhs: &str, b_lhs: &str, b_rhs: &str) -> Option<Option<f64>> {
+    let side = |s: &str| parse(s).ok().map(|e| e.root);
+    difference_ratio(&side(a_lhs)?, &side(a_rhs)?, &side(b_lhs)?, &side(b_rhs)?)
+}
+
+/// The constant `c` with `la - ra = c (lb - rb)`, decided at the seeded sample points:
+/// a difference that vanishes at a point, relative to `max(1, |lhs|, |rhs|)`, must
+/// vanish in the other too; elsewhere the ratios must agree within
+/// [`DEFAULT_REL_TOL`]. `Some(Some(c))`: proportional (`c` is 1 when both vanish
+/// everywhere); `Some(None)`: not; `None`: undecided (infinities, too few finite
+/// points, or a refutation that the imaginary unit could explain).
+fn difference_ratio(la: &Node, ra: &Node, lb: &Node, rb: &Node) -> Option<Option<f64>> {
     if la.has_inf() || ra.has_inf() || lb.has_inf() || rb.has_inf() {
         return None;
     }
-    let mut vars = union_vars(&la, &ra);
-    for v in union_vars(&lb, &rb) {
+    let mut vars = union_vars(la, ra);
+    for v in union_vars(lb, rb) {
         if !vars.contains(&v) {
             vars.push(v);
         }
@@ -200,5 +217,5 @@ pub fn equations_equal(a: &str, b: &str) -> Option<bool> {
     if !verdict && vars.iter().any(|v| v == "i") {
         return None;
     }
-    Some(verdict)
+    Some(verdict.then(|| ratio.unwrap_or(1.0)))
 }

@@ -93,7 +93,7 @@ mod parser;
 mod rational;
 mod tree;
 
-pub use compare::{equations_equal, latex_equal, latex_equal_tol, latex_value};
+pub use compare::{equations_equal, latex_equal, latex_equal_tol, latex_value, relation_ratio};
 pub use parser::parse;
 pub use tree::Expr;
 

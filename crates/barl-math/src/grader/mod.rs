@@ -38,12 +38,16 @@
 //! and each verdict to [`MAX_EXPR_CALLS`] calls into the expression module on
 //! strings of at most [`MAX_SYMBOLIC`] bytes. No input panics.
 
+use std::time::{Duration, Instant};
+
 use crate::expr;
+use crate::extract::gold_answer;
 use crate::normalize::{hendrycks_strip, normalize_answer};
 pub use number::REL_TOL;
 use number::{is_grouped_number, numbers_equal, parse_long_number, parse_number, Num};
 
 mod number;
+mod relation;
 
 /// A grader's decision and a short reason (for logs and `barl grade` output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +75,7 @@ pub struct UnknownGrader(pub String);
 /// The grader called `name` (`standard` or `reference`).
 pub fn grader_by_name(name: &str) -> Result<Box<dyn Grader>, UnknownGrader> {
     match name {
-        "standard" => Ok(Box::new(StandardGrader)),
+        "standard" => Ok(Box::new(StandardGrader::default())),
         "reference" => Ok(Box::new(ReferenceGrader)),
         _ => Err(UnknownGrader(name.to_string())),
     }
@@ -119,9 +123,73 @@ fn verdict(correct: bool, yes: &'static str, no: &'static str) -> Verdict {
     }
 }
 
+/// When the gold answer is itself extracted like a response before comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GoldExtract {
+    /// When it is not a plain answer: it holds a `\boxed{}`, a math span (`$2/7$`)
+    /// or a whole solution ([`crate::extract::gold_needs_extraction`]).
+    #[default]
+    Auto,
+    /// Always (with the last-number fallback).
+    Always,
+    /// Never: the gold is compared as written.
+    Never,
+}
+
+impl std::str::FromStr for GoldExtract {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            _ => Err(format!("expected auto, always or never, got '{s}'")),
+        }
+    }
+}
+
+/// The reason of a verdict that ran out of time.
+pub const TIMED_OUT: &str = "not equal, timed out";
+
+/// Default of [`GraderOptions::time_limit`].
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(5);
+
+/// Settings of the standard grader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraderOptions {
+    /// Whether the gold answer is extracted first.
+    pub gold: GoldExtract,
+    /// Longest a verdict may take: the deadline is checked before every
+    /// comparison step (each step is bounded by the size limits above), and a
+    /// verdict past it is [`TIMED_OUT`], not equal.
+    pub time_limit: Duration,
+}
+
+impl Default for GraderOptions {
+    fn default() -> Self {
+        Self {
+            gold: GoldExtract::Auto,
+            time_limit: DEFAULT_TIME_LIMIT,
+        }
+    }
+}
+
 /// Qwen2.5-Math toolkit / Math-Verify conventions; see the module docs.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StandardGrader;
+pub struct StandardGrader {
+    pub options: GraderOptions,
+}
+
+/// The grader called `name` with `options` (the reference grader compares the
+/// gold as written, as the original does, and needs no time limit: it is one
+/// string normalisation).
+pub fn grader_with(name: &str, options: GraderOptions) -> Result<Box<dyn Grader>, UnknownGrader> {
+    match name {
+        "standard" => Ok(Box::new(StandardGrader { options })),
+        _ => grader_by_name(name),
+    }
+}
 
 impl Grader for StandardGrader {
     fn name(&self) -> &'static str {
@@ -129,6 +197,11 @@ impl Grader for StandardGrader {
     }
 
     fn grade(&self, pred: &str, gold: &str) -> Verdict {
+        let deadline = Instant::now() + self.options.time_limit;
+        let gold = match self.options.gold {
+            GoldExtract::Never => gold.into(),
+            mode => gold_answer(gold, mode == GoldExtract::Always),
+        };
         let (pred, gold) = (pred.trim(), gold.trim());
         if pred == gold && !pred.is_empty() {
             // Identical answers are equal under every rule below; skip the work.
@@ -156,12 +229,16 @@ impl Grader for StandardGrader {
             return verdict(false, "", "empty prediction");
         }
         let mut ctx = Ctx {
+            deadline,
             percent: p.percent || g.percent,
             expr_calls: MAX_EXPR_CALLS,
             steps: MAX_STEPS,
         };
         match equal(&p.text, &g.text, &mut ctx, 0) {
             Ok(reason) => verdict(true, reason, ""),
+            // A deadline hit deep inside (say, while matching set elements) may
+            // surface as another reason; past the deadline it is a timeout.
+            Err(_) if Instant::now() >= deadline => verdict(false, "", TIMED_OUT),
             Err(reason) => verdict(false, "", reason),
         }
     }
@@ -169,6 +246,7 @@ impl Grader for StandardGrader {
 
 /// Per-verdict state: the percent flag and the remaining budgets.
 struct Ctx {
+    deadline: Instant,
     percent: bool,
     expr_calls: usize,
     steps: usize,
@@ -192,6 +270,9 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
     if ctx.steps == 0 || depth > MAX_DEPTH {
         return Err("comparison budget exhausted");
     }
+    if Instant::now() >= ctx.deadline {
+        return Err(TIMED_OUT);
+    }
     ctx.steps -= 1;
     let (p, g) = (p.trim(), g.trim());
     if p == g {
@@ -203,18 +284,67 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
     if is_words(p) && is_words(g) && p.eq_ignore_ascii_case(g) {
         return Ok("words equal ignoring case");
     }
+    // `{x|2\le x<5}` states its condition.
+    if let Some(c) = set_builder(p) {
+        return equal(c, g, ctx, depth + 1);
+    }
+    if let Some(c) = set_builder(g) {
+        return equal(p, c, ctx, depth + 1);
+    }
+    // `\pm2` against a list is the two values `2,-2`.
+    if shape(g).is_some() {
+        if let Some(both) = expand_pm(p) {
+            return equal(&both, g, ctx, depth + 1);
+        }
+    }
+    if shape(p).is_some() {
+        if let Some(both) = expand_pm(g) {
+            return equal(p, &both, ctx, depth + 1);
+        }
+    }
     let (pu, gu) = (unwrap_single(p), unwrap_single(g));
     if pu.len() != p.len() || gu.len() != g.len() {
         return equal(pu, gu, ctx, depth + 1);
     }
 
+    if let Some(d) = relations(p, g, ctx, depth) {
+        return d;
+    }
+    if let Some(d) = european_decimal(p, g).or_else(|| european_decimal(g, p)) {
+        return d;
+    }
+
+    // `(p,q)=(5,3)` against `(5,3)`: one equation (not a list of them) states its
+    // last side.
+    let lone_equation = |s: &str| split_top(s, ',').len() == 1 && split_equation(s).is_some();
+    if lone_equation(p) && split_equation(g).is_none() {
+        return equal(last_side(p), g, ctx, depth + 1);
+    }
+    if lone_equation(g) && split_equation(p).is_none() {
+        return equal(p, last_side(g), ctx, depth + 1);
+    }
+
     match (shape(p), shape(g)) {
         (Some(a), Some(b)) => return compare_shapes(&a, &b, ctx, depth),
+        // `$\frac{7}{4}$ or $1.75$`: one answer in several forms, each equal.
+        (Some(Shape::List(items)), None) if items.len() <= 4 => {
+            return in_order(
+                &items.iter().map(|x| (*x, g)).collect::<Vec<_>>(),
+                ctx,
+                depth,
+            )
+            .map(|_| "every listed form equals the gold")
+            .map_err(|_| "a list against a single value");
+        }
         (Some(_), None) | (None, Some(_)) => return Err("structure against a single value"),
         (None, None) => {}
     }
 
     match (split_equation(p), split_equation(g)) {
+        (Some((_, pr)), Some((_, gr))) if pr.contains('=') || gr.contains('=') => {
+            // A chain `w = 2 + 2 = 4` states its last side.
+            return equal(last_side(p), last_side(g), ctx, depth + 1);
+        }
         (Some((pl, pr)), Some((gl, gr))) => {
             if p.len() <= MAX_SYMBOLIC && g.len() <= MAX_SYMBOLIC && ctx.take_expr_call() {
                 if let Some(same) = expr::equations_equal(p, g) {
@@ -233,9 +363,10 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
             }
             return Err("equations differ");
         }
-        (Some((pl, pr)), None) if is_variable(pl) => return equal(pr, g, ctx, depth + 1),
-        (None, Some((gl, gr))) if is_variable(gl) => return equal(p, gr, ctx, depth + 1),
-        (Some(_), None) | (None, Some(_)) => return Err("equation against a non-equation"),
+        // An equation against a value states its last side: `x=3`, `3 \cdot 4 = 12`,
+        // `|PQ|=3`, `(p,q)=(5,3)`.
+        (Some(_), None) => return equal(last_side(p), g, ctx, depth + 1),
+        (None, Some(_)) => return equal(p, last_side(g), ctx, depth + 1),
         (None, None) => {}
     }
 
@@ -284,6 +415,114 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
         Some(false) => Err("symbolically different"),
         None => Err("not equal (undecided)"),
     }
+}
+
+/// Inequalities: two relations by [`relation::same_by_sides`], then
+/// [`relation::same_by_difference`], then as intervals; a relation of one variable
+/// against an interval or union by the interval it describes. `None` when neither
+/// side is a relation.
+fn relations(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Option<Decision> {
+    let var = |s: &str| is_variable(s);
+    // `x<-2, x>3` (from `$x<-2$ or $x>3$`) is the union of its intervals.
+    if let Some(u) = union_of_relations(p, var) {
+        return Some(equal(&u, g, ctx, depth + 1));
+    }
+    if let Some(u) = union_of_relations(g, var) {
+        return Some(equal(p, &u, ctx, depth + 1));
+    }
+    let (rp, rg) = (relation::relation(p), relation::relation(g));
+    if rp.is_none() && rg.is_none() {
+        return None;
+    }
+    Some(match (&rp, &rg) {
+        (Some(a), Some(b)) => {
+            if relation::same_by_sides(a, b, |x, y| equal(x, y, ctx, depth + 1).is_ok())
+                == Some(true)
+            {
+                return Some(Ok("relations equal"));
+            }
+            let symbolic = p.len() <= MAX_SYMBOLIC && g.len() <= MAX_SYMBOLIC;
+            if symbolic && a.ops.len() == 1 && b.ops.len() == 1 && ctx.take_expr_call() {
+                if let Some(same) = relation::same_by_difference(a, b) {
+                    return Some(if same {
+                        Ok("relations equivalent")
+                    } else {
+                        Err("relations differ")
+                    });
+                }
+            }
+            match (a.as_interval(var), b.as_interval(var)) {
+                (Some(x), Some(y)) => {
+                    equal(&x, &y, ctx, depth + 1).map(|_| "relations describe the same interval")
+                }
+                _ => Err("relations differ"),
+            }
+        }
+        (Some(a), None) => match a.as_interval(var) {
+            Some(x) if shape(g).is_some() => equal(&x, g, ctx, depth + 1),
+            _ => Err("relation against a value"),
+        },
+        (None, Some(b)) => match b.as_interval(var) {
+            Some(y) if shape(p).is_some() => equal(p, &y, ctx, depth + 1),
+            _ => Err("value against a relation"),
+        },
+        (None, None) => return None,
+    })
+}
+
+/// A list of at least two relations that each describe an interval, as the union
+/// of those intervals.
+fn union_of_relations(s: &str, var: impl Fn(&str) -> bool + Copy) -> Option<String> {
+    let items = split_top(s, ',');
+    if items.len() < 2 || items.len() > MAX_ELEMS {
+        return None;
+    }
+    let parts: Option<Vec<String>> = items
+        .iter()
+        .map(|x| relation::relation(x)?.as_interval(var))
+        .collect();
+    Some(parts?.join("\\cup"))
+}
+
+/// The condition of a set written by a property, `{x|cond}`, `{x\mid cond}` or
+/// `{x:cond}`, when the condition is a relation.
+fn set_builder(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    let (var, cond) = ["\\mid", "|", ":"]
+        .iter()
+        .find_map(|sep| inner.split_once(sep))?;
+    (is_variable(var) && relation::relation(cond).is_some()).then_some(cond)
+}
+
+/// `a\pm b` as the list `a+b,a-b` (`\pm b` as `b,-b`); one `\pm` only.
+fn expand_pm(s: &str) -> Option<String> {
+    let (a, b) = s.split_once("\\pm")?;
+    if b.contains("\\pm") || b.is_empty() || s.contains(',') {
+        return None;
+    }
+    Some(if a.is_empty() {
+        format!("{b},-{b}")
+    } else {
+        format!("{a}+{b},{a}-{b}")
+    })
+}
+
+/// A decimal comma: `2000,75` (two integers, the second not a group of three)
+/// against a gold number with a decimal point reads as `2000.75`.
+fn european_decimal(p: &str, g: &str) -> Option<Decision> {
+    let (int, frac) = p.split_once(',')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    let int_ok = digits(int.strip_prefix('-').unwrap_or(int));
+    if !int_ok || !digits(frac) || frac.len() == 3 || !g.contains('.') {
+        return None;
+    }
+    let a = parse_number(&format!("{int}.{frac}"))?;
+    let b = parse_number(g)?;
+    Some(if numbers_equal(&a, &b, false) {
+        Ok("decimal comma: numbers equal")
+    } else {
+        Err("decimal comma: numbers differ")
+    })
 }
 
 /// Letters and spaces only (`Evelyn`, `even`, `A`).
@@ -565,14 +804,22 @@ fn unordered(x: &[&str], y: &[&str], ctx: &mut Ctx, depth: usize) -> Decision {
     Ok("same elements")
 }
 
-/// `lhs = rhs` with exactly one `=` outside brackets (not part of `<=`, `>=`, `!=`).
+/// The part after the last `=` outside brackets.
+fn last_side(s: &str) -> &str {
+    split_top(s, '=').last().copied().unwrap_or(s)
+}
+
+/// `lhs = rhs` at the first `=` outside brackets (not part of `<=`, `>=`, `!=`);
+/// `rhs` keeps any further `=` of a chain.
 fn split_equation(s: &str) -> Option<(&str, &str)> {
     let parts = split_top(s, '=');
-    if parts.len() != 2 {
+    if parts.len() < 2 || parts.iter().any(|x| x.trim().is_empty()) {
         return None;
     }
-    let (l, r) = (parts[0], parts[1]);
-    if l.ends_with(['<', '>', '!']) || l.trim().is_empty() || r.trim().is_empty() {
+    let l = parts[0];
+    let r = &s[l.len() + 1..];
+    let not_equal = l.ends_with('!') && !relation::factorial_before(&l[..l.len() - 1]);
+    if l.ends_with(['<', '>']) || not_equal || l.trim().is_empty() || r.trim().is_empty() {
         return None;
     }
     Some((l, r))

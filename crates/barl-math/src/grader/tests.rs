@@ -225,7 +225,30 @@ const STANDARD_PAIRS: &[(&str, &str, bool)] = &[
     ("x=4", "3", false),
     ("k = 7", "7", true),
     ("f(x)=2x", "2x", true),
-    ("a+b=3", "3", false),
+    // An equation against a value states its last side, as in Math-Verify
+    // (`|PQ|=3` = `3`, `3 \cdot 4 = 12` = `12`).
+    // One answer in several forms, each equal to the gold.
+    ("\\frac{7}{4}, 1.75", "\\frac{7}{4}", true),
+    ("\\frac{7}{4}, 1.5", "\\frac{7}{4}", false),
+    // Relations and the intervals they describe.
+    ("y \\geq 4", "y >= 4", true),
+    ("4 \\geq y", "y \\le 4", true),
+    ("-y > -2", "y < 2", true),
+    ("-y > -2", "y > 2", false),
+    ("x \\le 3", "(-\\infty, 3]", true),
+    ("x < 3", "(-\\infty, 3]", false),
+    ("-3 \\le x < 8", "[-3, 8)", true),
+    ("x<-2, x>3", "(-\\infty,-2)\\cup(3,\\infty)", true),
+    ("\\{x \\mid 2 \\le x < 5\\}", "[2,5)", true),
+    ("4! = 24", "24", true),
+    ("\\pm 2", "2, -2", true),
+    ("\\pm 2", "2", false),
+    ("2000,75", "2000.75", true),
+    ("2000,750", "2000.75", false),
+    ("a+b=3", "3", true),
+    ("a+b=3", "4", false),
+    ("w=2+2=4", "4", true),
+    ("w=2+2=4", "5", false),
     ("y=2x+1", "y=1+2x", true),
     ("5x - 7y + 11z + 4 = 0", "5x-7y+11z+4=0", true),
     ("x^2+y^2=1", "x^2+y^2=4", false),
@@ -237,7 +260,7 @@ const STANDARD_PAIRS: &[(&str, &str, bool)] = &[
 
 #[test]
 fn standard_pairs() {
-    let g = StandardGrader;
+    let g = StandardGrader::default();
     let mut wrong = Vec::new();
     for &(p, gold, want) in STANDARD_PAIRS {
         let v = g.grade(p, gold);
@@ -309,7 +332,7 @@ fn check_bounded(a: &str, b: &str) {
     let start = std::time::Instant::now();
     let _ = extract_answer(a, &ExtractOptions::default());
     let _ = extract_answer(b, &ExtractOptions::default());
-    for grader in [&StandardGrader as &dyn Grader, &ReferenceGrader] {
+    for grader in [&StandardGrader::default() as &dyn Grader, &ReferenceGrader] {
         // The fastest of up to three timings: the machine is shared, and a
         // descheduled thread is not a slow verdict.
         let mut ms = f64::INFINITY;
@@ -465,11 +488,11 @@ mod props {
         #[test]
         fn graders_are_reflexive_on_plain_numbers(n in -1_000_000i64..1_000_000, d in 1u32..5) {
             let s = format!("{:.*}", d as usize, n as f64 / 7.0);
-            prop_assert!(StandardGrader.grade(&s, &s).correct);
+            prop_assert!(StandardGrader::default().grade(&s, &s).correct);
             prop_assert!(ReferenceGrader.grade(&s, &s).correct);
             // A different integer is never equal to an integer gold.
             let other = (n + 1).to_string();
-            prop_assert!(!StandardGrader.grade(&other, &n.to_string()).correct);
+            prop_assert!(!StandardGrader::default().grade(&other, &n.to_string()).correct);
         }
     }
 }
@@ -508,7 +531,7 @@ fn long_numbers_follow_the_same_rule() {
         grouped.push_str(std::str::from_utf8(chunk).unwrap());
     }
     let latex_grouped = grouped.replace(',', "{,}");
-    let g = StandardGrader;
+    let g = StandardGrader::default();
     assert!(g.grade(&grouped, &digits).correct);
     assert!(g.grade(&digits, &latex_grouped).correct);
     assert!(g.grade(&grouped.replace(',', "\\,"), &digits).correct);
@@ -530,4 +553,23 @@ fn long_numbers_follow_the_same_rule() {
         g.grade(&text, &format!("{text} ")).reason,
         "identical strings"
     );
+}
+
+#[test]
+fn verdicts_past_the_time_limit_are_not_equal() {
+    use super::{GraderOptions, StandardGrader, TIMED_OUT};
+    use std::time::Duration;
+    let none = StandardGrader {
+        options: GraderOptions {
+            time_limit: Duration::ZERO,
+            ..GraderOptions::default()
+        },
+    };
+    let v = none.grade("\\frac{1}{2}", "0.5");
+    assert_eq!((v.correct, v.reason), (false, TIMED_OUT));
+    // Identical strings need no comparison step.
+    assert!(none.grade("7", "7").correct);
+    let default = StandardGrader::default();
+    assert_eq!(default.options.time_limit, Duration::from_secs(5));
+    assert!(default.grade("\\frac{1}{2}", "0.5").correct);
 }

@@ -168,6 +168,27 @@ pub fn strip_short_assignment(s: &str) -> &str {
     s
 }
 
+/// [`strip_short_assignment`] for an assignment only: the right side holds no
+/// letters outside commands, so `x = 3` -> `3` but the equation
+/// `y=-\frac{1}{2}x+1` is kept (the grader compares equations as equations).
+pub fn strip_value_assignment(s: &str) -> &str {
+    let stripped = strip_short_assignment(s);
+    if stripped.len() == s.len() {
+        return s;
+    }
+    let mut in_command = false;
+    for c in stripped.chars() {
+        if c == '\\' {
+            in_command = true;
+        } else if !c.is_ascii_alphabetic() {
+            in_command = false;
+        } else if !in_command {
+            return s;
+        }
+    }
+    stripped
+}
+
 /// A normalised answer and whether a percent sign or word was removed from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
@@ -195,8 +216,14 @@ pub fn normalize_answer(input: &str) -> Normalized {
     s = s.replace("tfrac", "frac").replace("dfrac", "frac");
     s = s
         .replace("\\neq", "\\ne")
+        .replace("\\leqslant", "\\le")
+        .replace("\\geqslant", "\\ge")
         .replace("\\leq", "\\le")
-        .replace("\\geq", "\\ge");
+        .replace("\\geq", "\\ge")
+        .replace('≤', "\\le ")
+        .replace('≥', "\\ge ")
+        .replace('≠', "\\ne ");
+    s = s.replace("\\cfrac", "\\frac");
     s = remove_command_word(&s, "\\left");
     s = remove_command_word(&s, "\\right");
     s = remove_command_word(&s, "\\displaystyle");
@@ -205,7 +232,15 @@ pub fn normalize_answer(input: &str) -> Normalized {
     s = strip_commands(
         &s,
         &[
-            "\\text", "\\textbf", "\\textrm", "\\textit", "\\mathrm", "\\mathbf", "\\mbox",
+            "\\text",
+            "\\textbf",
+            "\\textrm",
+            "\\textnormal",
+            "\\textsf",
+            "\\textit",
+            "\\mathrm",
+            "\\mathbf",
+            "\\mbox",
         ],
         true,
     );
@@ -216,15 +251,20 @@ pub fn normalize_answer(input: &str) -> Normalized {
         s = d.to_string();
     }
     s = replace_word(&s, "and", ",");
+    s = replace_word(&s, "or", ",");
+    s = top_level_semicolons(&s);
     s = s.replace("\\emptyset", "{}").replace("\\varnothing", "{}");
     s = replace_word(&s, "infinity", "\\infty");
     s = replace_word(&s, "inf", "\\infty");
     s = fix_leading_decimal_point(&s);
     s = strip_zero_decimals(&s);
     s = strip_in_prefix(s.trim()).to_string();
-    s = strip_short_assignment(&s).to_string();
+    s = strip_value_assignment(&s).to_string();
     s = remove_spaces(&s);
-    s = fix_sqrt(&s).unwrap_or(s);
+    if !s.contains("\\sqrt[") {
+        // Hendrycks' rule would brace the `[` of an n-th root.
+        s = fix_sqrt(&s).unwrap_or(s);
+    }
     s = fix_fracs(&s).unwrap_or(s);
     s = brace_frac_denominator(&s);
     s = fix_a_slash_b(&s);
@@ -239,6 +279,25 @@ pub fn normalize_answer(input: &str) -> Normalized {
         s.to_string()
     };
     Normalized { text, percent }
+}
+
+/// `1;2;3` -> `1,2,3`: a semicolon outside brackets separates list items.
+pub fn top_level_semicolons(s: &str) -> String {
+    let mut depth = 0i32;
+    s.chars()
+        .map(|c| {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            }
+            if c == ';' && depth == 0 {
+                ','
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Removes whitespace, except one space between a command name and a letter
@@ -272,7 +331,8 @@ pub fn remove_spaces(s: &str) -> String {
 /// One pass over backslash escapes and stray symbols: removes `\!`, `\,`, `\;`,
 /// `\:` (thin spaces, used as thousands separators), math delimiters `\(` `\)`
 /// `\[` `\]` `$`, dollar signs `\$` and percent signs `\%` `%` (reported);
-/// `\ `, `~`, `\quad` become spaces; `\{` `\}` become braces; `\\` is kept.
+/// `\ `, `~` become spaces, `\quad` a list comma; `\{` `\}` become braces;
+/// `\\` is kept.
 pub fn simplify_escapes(s: &str) -> (String, bool) {
     let mut out = String::with_capacity(s.len());
     let mut percent = false;
@@ -307,7 +367,9 @@ pub fn simplify_escapes(s: &str) -> (String, bool) {
             _ => out.push(c),
         }
     }
-    let out = out.replace("\\qquad", " ").replace("\\quad", " ");
+    // `\quad` separates list items (`3 \quad 5`); a stray one at an end is trimmed
+    // with the other edge commas.
+    let out = out.replace("\\qquad", ",").replace("\\quad", ",");
     (out, percent)
 }
 
@@ -445,6 +507,8 @@ pub fn remove_trailing_text_unit(s: &str) -> String {
 
 /// Unit words accepted after a number (case-insensitive).
 const UNIT_WORDS: &[&str] = &[
+    "pct",
+    "percentage",
     "cm",
     "centimeter",
     "centimeters",
@@ -558,7 +622,9 @@ pub fn remove_unit_words(s: &str) -> (String, bool) {
         if word.is_empty() || !known || !before.ends_with(' ') {
             break;
         }
-        percent |= word.eq_ignore_ascii_case("percent");
+        percent |= ["percent", "percentage", "pct"]
+            .iter()
+            .any(|p| word.eq_ignore_ascii_case(p));
         body = before.trim_end();
         removed = true;
     }
