@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::Result;
 use barl_math::data::{find_data_dir, Problem, BENCHMARKS};
 use barl_math::evalfile::{compute_metrics, EvalRecord};
-use barl_math::grader::{grader_by_name, Grader};
+use barl_math::grader::{grader_with, GoldExtract, Grader, GraderOptions};
 use barl_math::prompt::{PromptBuilder, PromptStyle};
 use barl_math::reflect::ReflectionCounter;
 use barl_model::SampleConfig;
@@ -73,6 +73,15 @@ pub struct EvalArgs {
     /// Answer checker: standard or reference
     #[arg(long, default_value = "standard")]
     pub grader: String,
+    /// Extract the gold answer like a response first: auto (when it holds a
+    /// \boxed{}, a $..$ span or a whole solution), always or never
+    #[arg(long, default_value = "auto")]
+    pub gold_extract: GoldExtract,
+    /// Let a response cut off at --max-new-tokens earn the last-number credit
+    /// (default: it has no final answer, so a number that happens to come last
+    /// does not count)
+    #[arg(long)]
+    pub credit_truncated: bool,
     /// How the question is given: chat-user, chat-system or raw:TEMPLATE (with {question}); with --from-config, the config's (and its instruction)
     #[arg(long, default_value = "chat-user")]
     pub prompt_style: String,
@@ -154,7 +163,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         ),
         None => None,
     };
-    let grader = grader_by_name(&args.grader).map_err(|e| usage(format!("--grader: {e}")))?;
+    let grader = grader_with(
+        &args.grader,
+        GraderOptions {
+            gold: args.gold_extract,
+            ..GraderOptions::default()
+        },
+    )
+    .map_err(|e| usage(format!("--grader: {e}")))?;
     // A training config's held-out sets are asked the way training asks.
     let (style_text, instruction) = match &train_cfg {
         Some(tc) => (
@@ -206,6 +222,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         } else {
             format!("{}/{}", args.input_key, args.label_key)
         },
+        gold_extract: args.gold_extract,
+        credit_truncated: args.credit_truncated,
     };
     check_resume(&out, &settings, args.overwrite)?;
 
@@ -219,6 +237,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         batch_size: args.batch_size,
         grader: grader.as_ref(),
         builder: &builder,
+        credit_truncated: args.credit_truncated,
     };
     let mut sets: Vec<(String, Vec<Problem>)> = Vec::new();
     let config_sets = train_cfg.iter().flat_map(|tc| tc.eval_data.iter());

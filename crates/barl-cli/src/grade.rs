@@ -8,12 +8,12 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use barl_math::extract::ExtractOptions;
 use barl_math::gradefile::{grade_lines, FileError, GradeSummary, LineKeys};
-use barl_math::grader::grader_by_name;
+use barl_math::grader::{grader_with, GoldExtract, GraderOptions, TIMED_OUT};
 use clap::Args;
 
 use crate::UsageError;
@@ -30,6 +30,14 @@ pub struct GradeArgs {
     /// reference (Hendrycks MATH normalisation and exact match)
     #[arg(long, default_value = "standard")]
     pub grader: String,
+    /// Extract the gold answer like a response first: auto (when it holds a
+    /// \boxed{}, a $..$ span or a whole solution), always or never
+    #[arg(long, default_value = "auto")]
+    pub gold_extract: GoldExtract,
+    /// Seconds a verdict may take; one that runs longer is "not equal, timed out"
+    /// (counted in the summary)
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
     /// Field holding the gold answer (a string or a number)
     #[arg(long, default_value = "gold")]
     pub gold_key: String,
@@ -40,7 +48,7 @@ pub struct GradeArgs {
     #[arg(long, default_value = "response")]
     pub response_key: String,
     /// Extraction rules to switch off, comma-separated: boxed, answer-is, hashes,
-    /// minerva, last-number
+    /// minerva, latex, last-number
     #[arg(long, value_delimiter = ',')]
     pub no_extract: Vec<String>,
     /// Stop at the first line that cannot be graded (default: write an error row
@@ -64,6 +72,12 @@ pub fn run(args: &GradeArgs) -> Result<()> {
             "graded {} pairs with '{}': {} correct, accuracy {accuracy:.4}, {rate:.0} pairs/s",
             summary.count, args.grader, summary.correct
         );
+        if summary.timed_out > 0 {
+            eprintln!(
+                "{} verdict(s) ran past --timeout {} s and count as not equal (reason \"{TIMED_OUT}\")",
+                summary.timed_out, args.timeout
+            );
+        }
         if summary.errors > 0 {
             eprintln!(
                 "{} line(s) could not be graded: their output rows hold `error` (--strict stops at the first)",
@@ -87,9 +101,10 @@ fn extract_options(disabled: &[String]) -> Result<ExtractOptions> {
             "hashes" => opts.hashes = false,
             "minerva" => opts.minerva = false,
             "last-number" => opts.last_number = false,
+            "latex" => opts.latex = false,
             other => {
                 return Err(usage(format!(
-                    "--no-extract: unknown rule '{other}' (expected boxed, answer-is, hashes, minerva, last-number)"
+                    "--no-extract: unknown rule '{other}' (expected boxed, answer-is, hashes, minerva, latex, last-number)"
                 )))
             }
         }
@@ -99,7 +114,17 @@ fn extract_options(disabled: &[String]) -> Result<ExtractOptions> {
 
 /// Grades every line of the input and writes the output; the summary is returned.
 pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
-    let grader = grader_by_name(&args.grader).map_err(|e| usage(format!("--grader: {e}")))?;
+    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
+        return Err(usage(format!(
+            "--timeout: must be a number of seconds >= 0, got {}",
+            args.timeout
+        )));
+    }
+    let options = GraderOptions {
+        gold: args.gold_extract,
+        time_limit: Duration::from_secs_f64(args.timeout),
+    };
+    let grader = grader_with(&args.grader, options).map_err(|e| usage(format!("--grader: {e}")))?;
     let opts = extract_options(&args.no_extract)?;
     let name = args.input.display().to_string();
     let reader: Box<dyn Read> = if name == "-" {
@@ -145,6 +170,8 @@ mod tests {
             input,
             output: Some(output),
             grader: "standard".into(),
+            gold_extract: GoldExtract::Auto,
+            timeout: 5.0,
             gold_key: "gold".into(),
             pred_key: "pred".into(),
             response_key: "response".into(),
@@ -216,6 +243,35 @@ mod tests {
         a.input = dir.join("case0.jsonl");
         a.no_extract = vec!["boxes".into()];
         assert!(usage_message(grade_file(&a).unwrap_err()).contains("--no-extract"));
+    }
+
+    #[test]
+    fn timeouts_are_counted_and_gold_extraction_follows_the_flag() {
+        let dir = scratch("timeout");
+        let input = dir.join("in.jsonl");
+        std::fs::write(
+            &input,
+            concat!(
+                "{\"gold\": \"$\\\\frac{1}{2}$\", \"response\": \"so \\\\boxed{0.5}\"}\n",
+                "{\"gold\": \"7\", \"pred\": \"7\"}\n",
+            ),
+        )
+        .expect("write input");
+        let mut a = args(input, dir.join("out.jsonl"));
+        let s = grade_file(&a).expect("grades");
+        assert_eq!((s.correct, s.timed_out), (2, 0));
+        a.timeout = 0.0;
+        let s = grade_file(&a).expect("grades");
+        // Identical strings need no comparison; the other verdict times out.
+        assert_eq!((s.correct, s.timed_out), (1, 1));
+        let out = std::fs::read_to_string(dir.join("out.jsonl")).expect("output");
+        assert!(out.contains("not equal, timed out"), "{out}");
+        a.timeout = -1.0;
+        assert!(usage_message(grade_file(&a).unwrap_err()).contains("--timeout"));
+        a.timeout = 5.0;
+        a.gold_extract = GoldExtract::Never;
+        // `$\frac{1}{2}$` as written still loses its dollars in normalisation.
+        assert_eq!(grade_file(&a).expect("grades").correct, 2);
     }
 
     #[test]

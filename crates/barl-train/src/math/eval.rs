@@ -26,6 +26,9 @@ pub struct EvalSetup<'a> {
     pub batch_size: usize,
     pub grader: &'a dyn Grader,
     pub builder: &'a PromptBuilder,
+    /// Whether a response cut off at the length limit may still earn the
+    /// last-number credit (off by default: it has no final answer).
+    pub credit_truncated: bool,
 }
 
 /// Where an evaluation of one set stands, reported after every batch (and once
@@ -110,7 +113,10 @@ pub fn eval_problems(
             };
             for c in mine {
                 let text = engine.decode(&c.tokens)?;
-                let answer = extract_answer(&text, &ExtractOptions::default());
+                let truncated = c.finish == FinishReason::Length;
+                let opts =
+                    ExtractOptions::default().for_response(truncated, setup.credit_truncated);
+                let answer = extract_answer(&text, &opts);
                 let ok = answer
                     .as_deref()
                     .map(|a| setup.grader.grade(a, &p.gold).correct)
@@ -119,7 +125,7 @@ pub fn eval_problems(
                 rec.extracted.push(answer);
                 rec.correct.push(ok);
                 rec.tokens.push(c.tokens.len());
-                rec.truncated.push(c.finish == FinishReason::Length);
+                rec.truncated.push(truncated);
                 hits += ok as usize;
                 seen += 1;
             }

@@ -29,6 +29,12 @@ pub struct RowSettings {
     /// `input_key/label_key` when a benchmark is a file (they pick its fields).
     #[serde(default)]
     pub file_keys: String,
+    /// `--gold-extract`.
+    #[serde(default)]
+    pub gold_extract: barl_math::grader::GoldExtract,
+    /// `--credit-truncated`.
+    #[serde(default)]
+    pub credit_truncated: bool,
 }
 
 /// The model file (or the files of a model folder) as path, size and
@@ -137,6 +143,8 @@ mod tests {
             instruction: String::new(),
             config_eval_data: String::new(),
             file_keys: String::new(),
+            gold_extract: Default::default(),
+            credit_truncated: false,
         }
     }
 

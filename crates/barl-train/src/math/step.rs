@@ -95,11 +95,13 @@ pub fn rollout<M: CausalLm + ?Sized>(
     for (j, c) in completions.into_iter().enumerate() {
         let p = &prompts[j / n];
         let text = tokenizer.decode(&c.tokens, true)?;
-        let answer = extract_answer(&text, &ExtractOptions::default());
+        let truncated = c.finish == FinishReason::Length;
+        let opts = ExtractOptions::default().for_response(truncated, cfg.credit_truncated);
+        let answer = extract_answer(&text, &opts);
         let ok = answer.as_deref().is_some_and(|a| grade(a, &p.gold));
         out.group.push(j / n);
         out.prompt.push(p.ids.clone());
-        out.truncated.push(c.finish == FinishReason::Length);
+        out.truncated.push(truncated);
         out.response.push(c.tokens);
         out.old_logp.push(c.logprobs);
         out.text.push(text);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use barl_math::data::Problem;
-use barl_math::grader::{grader_by_name, Grader};
+use barl_math::grader::{grader_with, Grader, GraderOptions};
 use barl_math::prompt::{PromptBuilder, PromptStyle};
 use barl_model::{CausalLm, SampleConfig};
 use candle_core::Var;
@@ -80,8 +80,14 @@ impl Trainer {
                 cfg.model.display()
             )));
         }
-        let grader =
-            grader_by_name(&cfg.grader).map_err(|e| TrainError::Setting(format!("grader: {e}")))?;
+        let grader = grader_with(
+            &cfg.grader,
+            GraderOptions {
+                gold: cfg.gold_extract,
+                ..GraderOptions::default()
+            },
+        )
+        .map_err(|e| TrainError::Setting(format!("grader: {e}")))?;
         let style: PromptStyle = cfg
             .prompt_style
             .parse()
@@ -418,6 +424,7 @@ impl Trainer {
             batch_size: 16,
             grader: self.grader.as_ref(),
             builder: &self.builder,
+            credit_truncated: self.cfg.credit_truncated,
         };
         let dir = self.run_dir.join("eval").join(format!("step-{step:06}"));
         std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io {

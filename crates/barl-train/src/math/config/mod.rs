@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use barl_core::{AdvEstimator, KlEstimator, LossAggMode};
 use barl_math::arith::ArithConfig;
+use barl_math::grader::GoldExtract;
 use barl_math::prompt::PromptStyle;
 use serde::{Deserialize, Serialize};
 use toml::Table;
@@ -82,6 +83,13 @@ pub struct TrainConfig {
     pub instruction: String,
     /// Answer checker: `standard` or `reference`.
     pub grader: String,
+    /// When the gold answer is extracted like a response first: `auto` (when it
+    /// is a `\boxed{}`, a math span or a whole solution), `always` or `never`.
+    pub gold_extract: GoldExtract,
+    /// Give a response cut off at `max_response_len` the last-number credit
+    /// (off: a truncated response has no final answer, and rewarding a number that
+    /// happens to come last is a reward a policy can learn to exploit).
+    pub credit_truncated: bool,
 
     /// `grpo`, `progress` or `barl`.
     pub adv_estimator: AdvEstimator,
@@ -176,6 +184,8 @@ impl Default for TrainConfig {
             prompt_style: "chat-user".into(),
             instruction: String::new(),
             grader: "standard".into(),
+            gold_extract: GoldExtract::Auto,
+            credit_truncated: false,
             adv_estimator: AdvEstimator::Grpo,
             n_samples_per_prompt: 4,
             rollout_batch_size: 4,
