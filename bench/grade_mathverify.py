@@ -3,7 +3,11 @@
   pairs  SRC OUT OUT_DIFF   the (gold, pred) pairs of qwen_math_cot_100.jsonl as JSONL,
                            and the subset whose two strings differ
   verify PAIRS OUT RUNS     math-verify's verdict on each pair, timed RUNS times
-  report BARL_LOG BARL_OUT MV_OUT   median pairs/s of each, the ratio, the agreement
+  verify-cases CASES OUT RUNS   the same for (gold, response) case files: math-verify
+                           parses the whole response, and the gold inside $..$ when it
+                           has no math delimiters of its own (its documented usage)
+  report TITLE BARL_LOG BARL_OUT MV_OUT [MV_RATES]   median pairs/s of each, the ratio,
+                           the agreement (MV_RATES: the rate lines of alternated runs)
 
 `verify` runs inside the math-verify venv; the timing covers only the loop of
 parse + verify over the pairs (imports and interpreter start-up excluded).
@@ -31,29 +35,53 @@ def pairs(src, out, out_diff):
     print(f"{n} pairs -> {out}; {d} with differing strings -> {out_diff}", file=sys.stderr)
 
 
-def verify(pairs_path, out, runs):
+def timed_verdicts(path, out, runs, judge):
+    """judge(parse, verify, row) on every row of PATH, timed RUNS times; the
+    verdicts and the rates (pairs/s) to OUT."""
     from math_verify import parse, verify as mv_verify
 
-    rows = [json.loads(l) for l in open(pairs_path)]
+    rows = [json.loads(l) for l in open(path)]
     rates = []
     verdicts = []
     for _ in range(int(runs)):
-        verdicts = []
         start = time.perf_counter()
-        for r in rows:
-            # Both answers wrapped in \boxed{} so that math-verify's LaTeX extraction
-            # sees exactly the strings barl grades.
-            gold = parse("\\boxed{" + r["gold"] + "}")
-            pred = parse("\\boxed{" + r["pred"] + "}")
-            verdicts.append(bool(mv_verify(gold, pred)))
+        verdicts = [judge(parse, mv_verify, r) for r in rows]
         rates.append(len(rows) / (time.perf_counter() - start))
     with open(out, "w") as g:
-        for r, v in zip(rows, verdicts):
-            g.write(json.dumps({"idx": r["idx"], "k": r["k"], "correct": v}) + "\n")
+        for i, (r, v) in enumerate(zip(rows, verdicts)):
+            g.write(json.dumps({"idx": r.get("idx", i), "k": r.get("k", 0), "correct": v}) + "\n")
         g.write(json.dumps({"rates": rates}) + "\n")
 
 
-def report(title, barl_log, barl_out, mv_out):
+def verify(pairs_path, out, runs):
+    def judge(parse, mv_verify, r):
+        # Both answers wrapped in \boxed{} so that math-verify's LaTeX extraction
+        # sees exactly the strings barl grades.
+        gold = parse("\\boxed{" + r["gold"] + "}")
+        pred = parse("\\boxed{" + r["pred"] + "}")
+        return bool(mv_verify(gold, pred))
+
+    timed_verdicts(pairs_path, out, runs, judge)
+
+
+def wrap_gold(gold):
+    """The gold as math-verify expects it: inside $..$ unless already delimited."""
+    if any(d in gold for d in ("$", "\\boxed", "\\(", "\\[")):
+        return gold
+    return "$" + gold + "$"
+
+
+def verify_cases(cases_path, out, runs):
+    def judge(parse, mv_verify, r):
+        try:
+            return bool(mv_verify(parse(wrap_gold(r["gold"])), parse(r["response"])))
+        except Exception:  # a parse or timeout error is a "no"
+            return False
+
+    timed_verdicts(cases_path, out, runs, judge)
+
+
+def report(title, barl_log, barl_out, mv_out, mv_rates_path=None):
     barl_rates = []
     for line in open(barl_log):
         # "graded 800 pairs with 'standard': 729 correct, accuracy 0.9113, 123456 pairs/s"
@@ -61,8 +89,12 @@ def report(title, barl_log, barl_out, mv_out):
             barl_rates.append(float(line.split(", ")[-1].split()[0]))
     barl = [json.loads(l) for l in open(barl_out)]
     mv_lines = [json.loads(l) for l in open(mv_out)]
-    mv_rates = mv_lines[-1]["rates"]
     mv = mv_lines[:-1]
+    if mv_rates_path:
+        # One rate line per alternated run.
+        mv_rates = [r for l in open(mv_rates_path) for r in json.loads(l)["rates"]]
+    else:
+        mv_rates = mv_lines[-1]["rates"]
     assert len(barl) == len(mv), (len(barl), len(mv))
     agree = sum(a["correct"] == b["correct"] for a, b in zip(barl, mv))
     b_med, m_med = statistics.median(barl_rates), statistics.median(mv_rates)
@@ -74,12 +106,19 @@ def report(title, barl_log, barl_out, mv_out):
     print(f"ratio: {b_med / m_med:,.0f}x")
     print(f"barl correct: {sum(r['correct'] for r in barl)}, math-verify correct: {sum(r['correct'] for r in mv)}")
     print(f"verdict agreement: {agree}/{len(barl)} ({100 * agree / len(barl):.1f}%)")
-    for a, b in zip(barl, mv):
+    if all("equal" in a for a in barl):
+        # Case files carry the verdict decided by hand.
+        hb = sum(a["correct"] == a["equal"] for a in barl)
+        hm = sum(b["correct"] == a["equal"] for a, b in zip(barl, mv))
+        print(f"agreement with the hand verdicts: barl {hb}/{len(barl)}, math-verify {hm}/{len(barl)}")
+    for line, (a, b) in enumerate(zip(barl, mv), 1):
         if a["correct"] != b["correct"]:
-            print(f"  differ: idx {a['idx']} #{a['k']} gold {a['gold']!r} pred {a['pred']!r}: "
-                  f"barl {a['correct']} ({a['reason']}), math-verify {b['correct']}")
+            pred = a.get("pred", a.get("extracted"))
+            print(f"  differ: line {line} gold {a['gold']!r} pred {pred!r}: "
+                  f"barl {a['correct']} ({a['reason']}), math-verify {b['correct']}"
+                  + (f", hand {a['equal']}" if "equal" in a else ""))
 
 
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"pairs": pairs, "verify": verify, "report": report}[cmd](*args)
+    {"pairs": pairs, "verify": verify, "verify-cases": verify_cases, "report": report}[cmd](*args)

@@ -137,14 +137,19 @@ pub enum GoldExtract {
     Never,
 }
 
+/// A `--gold-extract` value other than `auto`, `always` or `never`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("expected auto, always or never, got '{0}'")]
+pub struct UnknownGoldExtract(pub String);
+
 impl std::str::FromStr for GoldExtract {
-    type Err = String;
+    type Err = UnknownGoldExtract;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(Self::Auto),
             "always" => Ok(Self::Always),
             "never" => Ok(Self::Never),
-            _ => Err(format!("expected auto, always or never, got '{s}'")),
+            _ => Err(UnknownGoldExtract(s.to_string())),
         }
     }
 }
