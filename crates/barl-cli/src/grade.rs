@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use barl_math::extract::ExtractOptions;
+use barl_math::extract::{ExtractOptions, Rule};
 use barl_math::gradefile::{grade_lines, FileError, GradeSummary, LineKeys};
 use barl_math::grader::{grader_with, GoldExtract, GraderOptions, TIMED_OUT};
 use clap::Args;
@@ -51,6 +51,11 @@ pub struct GradeArgs {
     /// minerva, latex, last-number
     #[arg(long, value_delimiter = ',')]
     pub no_extract: Vec<String>,
+    /// Extraction rules to try first, in this order, comma-separated (the others
+    /// follow in the default order: minerva, boxed, hashes, answer-is, latex,
+    /// last-number); `--extract-first latex` prefers the last math span to a box
+    #[arg(long, value_delimiter = ',')]
+    pub extract_first: Vec<String>,
     /// Stop at the first line that cannot be graded (default: write an error row
     /// for it and go on)
     #[arg(long)]
@@ -92,24 +97,33 @@ fn usage(msg: String) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg))
 }
 
-fn extract_options(disabled: &[String]) -> Result<ExtractOptions> {
+fn extract_options(disabled: &[String], first: &[String]) -> Result<ExtractOptions> {
+    let rule = |flag: &str, name: &str| {
+        Rule::from_name(name.trim()).ok_or_else(|| {
+            let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+            usage(format!(
+                "{flag}: unknown rule '{}' (expected {})",
+                name.trim(),
+                names.join(", ")
+            ))
+        })
+    };
     let mut opts = ExtractOptions::default();
     for name in disabled {
-        match name.trim() {
-            "boxed" => opts.boxed = false,
-            "answer-is" => opts.final_answer_is = false,
-            "hashes" => opts.hashes = false,
-            "minerva" => opts.minerva = false,
-            "last-number" => opts.last_number = false,
-            "latex" => opts.latex = false,
-            other => {
-                return Err(usage(format!(
-                    "--no-extract: unknown rule '{other}' (expected boxed, answer-is, hashes, minerva, latex, last-number)"
-                )))
-            }
+        match rule("--no-extract", name)? {
+            Rule::Boxed => opts.boxed = false,
+            Rule::AnswerIs => opts.final_answer_is = false,
+            Rule::Hashes => opts.hashes = false,
+            Rule::Minerva => opts.minerva = false,
+            Rule::LastNumber => opts.last_number = false,
+            Rule::Latex => opts.latex = false,
         }
     }
-    Ok(opts)
+    let first: Vec<Rule> = first
+        .iter()
+        .map(|n| rule("--extract-first", n))
+        .collect::<Result<_>>()?;
+    Ok(opts.with_priority(&first))
 }
 
 /// Grades every line of the input and writes the output; the summary is returned.
@@ -125,7 +139,7 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
         time_limit: Duration::from_secs_f64(args.timeout),
     };
     let grader = grader_with(&args.grader, options).map_err(|e| usage(format!("--grader: {e}")))?;
-    let opts = extract_options(&args.no_extract)?;
+    let opts = extract_options(&args.no_extract, &args.extract_first)?;
     let name = args.input.display().to_string();
     let reader: Box<dyn Read> = if name == "-" {
         Box::new(io::stdin().lock())
@@ -176,6 +190,7 @@ mod tests {
             pred_key: "pred".into(),
             response_key: "response".into(),
             no_extract: vec![],
+            extract_first: vec![],
             strict: true,
             quiet: true,
         }
@@ -287,5 +302,15 @@ mod tests {
         assert_eq!(grade_file(&a).expect("grades").correct, 0);
         a.no_extract = vec!["boxed".into()];
         assert_eq!(grade_file(&a).expect("grades").correct, 1);
+        // The same answer by changing the priority instead.
+        a.no_extract = vec![];
+        a.extract_first = vec!["last-number".into()];
+        assert_eq!(grade_file(&a).expect("grades").correct, 1);
+        a.extract_first = vec!["sympy".into()];
+        let msg = usage_message(grade_file(&a).unwrap_err());
+        assert!(
+            msg.contains("--extract-first: unknown rule 'sympy'"),
+            "{msg}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Final-answer extraction from a model response.
 //!
-//! The rules, tried in this order (each can be switched off in [`ExtractOptions`]):
+//! The rules, tried in this order by default (each can be switched off, and the
+//! order changed, in [`ExtractOptions`]):
 //!
 //! 1. `minerva`: Minerva's format `... final answer is $ANSWER$. I hope it is correct.`
 //! 2. `boxed`: the content of the last complete `\boxed{...}` / `\fbox{...}` (nested
@@ -27,9 +28,52 @@
 //! answers this reproduces once normalised (see `tests/grader_data.rs`). Every rule
 //! is a linear scan: no input makes extraction slow, and none makes it panic.
 
-/// Which extraction rules are enabled (all of them by default).
+/// One extraction rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Minerva,
+    Boxed,
+    Hashes,
+    AnswerIs,
+    Latex,
+    LastNumber,
+}
+
+impl Rule {
+    /// Every rule, in the default order of priority.
+    pub const ALL: [Rule; 6] = [
+        Rule::Minerva,
+        Rule::Boxed,
+        Rule::Hashes,
+        Rule::AnswerIs,
+        Rule::Latex,
+        Rule::LastNumber,
+    ];
+
+    /// The rule's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Minerva => "minerva",
+            Rule::Boxed => "boxed",
+            Rule::Hashes => "hashes",
+            Rule::AnswerIs => "answer-is",
+            Rule::Latex => "latex",
+            Rule::LastNumber => "last-number",
+        }
+    }
+
+    /// The rule called `name`, if any.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// Which extraction rules are enabled (all of them by default) and the order
+/// in which they are tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExtractOptions {
+    /// The order of priority (a permutation of [`Rule::ALL`]).
+    pub order: [Rule; 6],
     /// Last `\boxed{...}` / `\fbox{...}`.
     pub boxed: bool,
     /// "The answer is ..." / "final answer is ...".
@@ -45,6 +89,33 @@ pub struct ExtractOptions {
 }
 
 impl ExtractOptions {
+    /// The same options with `first` tried first, in that order, and the other
+    /// rules after them in their present order (Math-Verify's extraction configs
+    /// likewise set which targets come first: boxed only, LaTeX, plain expressions).
+    pub fn with_priority(self, first: &[Rule]) -> Self {
+        let mut order = Vec::with_capacity(6);
+        for r in first.iter().chain(self.order.iter()) {
+            if !order.contains(r) {
+                order.push(*r);
+            }
+        }
+        let mut out = self;
+        out.order.copy_from_slice(&order[..6]);
+        out
+    }
+
+    /// Whether `rule` is switched on.
+    pub fn enabled(&self, rule: Rule) -> bool {
+        match rule {
+            Rule::Minerva => self.minerva,
+            Rule::Boxed => self.boxed,
+            Rule::Hashes => self.hashes,
+            Rule::AnswerIs => self.final_answer_is,
+            Rule::Latex => self.latex,
+            Rule::LastNumber => self.last_number,
+        }
+    }
+
     /// The options for a response of which `truncated` says whether generation
     /// stopped at the length limit: a response cut off mid-reasoning has no final
     /// answer, and a number that happens to be last is not one, so it gets no
@@ -65,6 +136,7 @@ impl ExtractOptions {
 impl Default for ExtractOptions {
     fn default() -> Self {
         Self {
+            order: Rule::ALL,
             boxed: true,
             final_answer_is: true,
             hashes: true,
@@ -80,14 +152,20 @@ impl Default for ExtractOptions {
 /// matches or the answer is empty.
 pub fn extract_answer(text: &str, opts: &ExtractOptions) -> Option<String> {
     let text = after_think(text);
-    let raw = (opts.minerva.then(|| minerva(text)).flatten())
-        .or_else(|| opts.boxed.then(|| joined_boxes(text)).flatten())
-        .or_else(|| opts.hashes.then(|| after_hashes(text)).flatten())
-        .or_else(|| opts.final_answer_is.then(|| answer_is(text)).flatten())
-        .or_else(|| opts.latex.then(|| last_math_span(text)).flatten())
-        .or_else(|| opts.latex.then(|| last_matrix(text)).flatten())
-        .or_else(|| opts.latex.then(|| bare_expression(text)).flatten())
-        .or_else(|| opts.last_number.then(|| last_number(text)).flatten())?;
+    let raw = opts
+        .order
+        .iter()
+        .filter(|r| opts.enabled(**r))
+        .find_map(|r| match r {
+            Rule::Minerva => minerva(text),
+            Rule::Boxed => joined_boxes(text),
+            Rule::Hashes => after_hashes(text),
+            Rule::AnswerIs => answer_is(text),
+            Rule::Latex => last_math_span(text)
+                .or_else(|| last_matrix(text))
+                .or_else(|| bare_expression(text)),
+            Rule::LastNumber => last_number(text),
+        })?;
     let cleaned = clean(&raw);
     (!cleaned.is_empty()).then_some(cleaned)
 }
@@ -595,6 +673,7 @@ mod tests {
         };
         assert_eq!(extract_answer(t, &no_box), Some("5".into()));
         let none = ExtractOptions {
+            order: Rule::ALL,
             boxed: false,
             hashes: false,
             final_answer_is: false,
@@ -701,6 +780,28 @@ mod tests {
         assert_eq!(gold_answer("\\$18.90", false), "\\$18.90");
         assert_eq!(gold_answer("Evelyn", false), "Evelyn");
         assert_eq!(gold_answer("12", true), "12");
+    }
+
+    #[test]
+    fn priority_can_be_changed() {
+        let t = "So \\boxed{6}, or in words: the answer is 7.";
+        assert_eq!(ex(t), Some("6".into()));
+        let answer_first = ExtractOptions::default().with_priority(&[Rule::AnswerIs]);
+        assert_eq!(extract_answer(t, &answer_first), Some("7".into()));
+        use Rule::*;
+        assert_eq!(
+            answer_first.order,
+            [AnswerIs, Minerva, Boxed, Hashes, Latex, LastNumber]
+        );
+        let latex_first = ExtractOptions::default().with_priority(&[Rule::Latex, Rule::Boxed]);
+        assert_eq!(
+            extract_answer("$1$ then \\boxed{2} then $3$", &latex_first),
+            Some("3".into())
+        );
+        for r in Rule::ALL {
+            assert_eq!(Rule::from_name(r.name()), Some(r));
+        }
+        assert_eq!(Rule::from_name("sympy"), None);
     }
 
     #[test]
