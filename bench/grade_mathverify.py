@@ -1,7 +1,8 @@
 """Helper of bench/grade_vs_mathverify.sh.
 
-  pairs  SRC OUT OUT_DIFF   the (gold, pred) pairs of qwen_math_cot_100.jsonl as JSONL,
-                           and the subset whose two strings differ
+  pairs  SRC OUT OUT_DIFF OUT_RESPONSES   the (gold, pred) pairs of qwen_math_cot_100.jsonl
+                           as JSONL, the subset whose two strings differ, and the
+                           (gold, whole response) pairs
   verify PAIRS OUT RUNS     math-verify's verdict on each pair, timed RUNS times
   verify-cases CASES OUT RUNS   the same for (gold, response) case files: math-verify
                            parses the whole response, and the gold inside $..$ when it
@@ -19,12 +20,15 @@ import sys
 import time
 
 
-def pairs(src, out, out_diff):
-    """All pairs to OUT; those whose two strings differ also to OUT_DIFF."""
+def pairs(src, out, out_diff, out_responses):
+    """All pairs to OUT; those whose two strings differ also to OUT_DIFF; the
+    (gold, whole response) pairs to OUT_RESPONSES."""
     n = d = 0
-    with open(src) as f, open(out, "w") as g, open(out_diff, "w") as h:
+    with open(src) as f, open(out, "w") as g, open(out_diff, "w") as h, open(out_responses, "w") as e:
         for line in f:
             row = json.loads(line)
+            for k, response in enumerate(row["code"]):
+                e.write(json.dumps({"idx": row["idx"], "k": k, "gold": row["gt"], "response": response}) + "\n")
             for k, pred in enumerate(row["pred"]):
                 pair = json.dumps({"idx": row["idx"], "k": k, "gold": row["gt"], "pred": pred}) + "\n"
                 g.write(pair)

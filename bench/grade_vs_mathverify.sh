@@ -4,7 +4,8 @@
 # excluded) on the same 800 (gold, pred) pairs of
 # shared/data/grader/qwen_math_cot_100.jsonl. Reports the median pairs/s of RUNS
 # runs of each, the ratio and the verdict agreement; then the same for the subset
-# of pairs whose two strings differ; then, for each case file given (default:
+# of pairs whose two strings differ; then the 800 whole responses, each grader
+# extracting the answer itself; then, for each case file given (default:
 # crates/barl-math/tests/data/grader_families.jsonl), (gold, response) lines graded
 # from the whole response by both, with the agreement of each with the file's
 # hand verdicts (`equal`).
@@ -24,6 +25,8 @@ BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/barl
 HELPER=$ROOT/bench/grade_mathverify.py
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# The toolkit's 800 whole responses come first: both graders extract the answer.
+CASES=("$WORK/responses.jsonl" "${CASES[@]}")
 
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import math_verify' 2>/dev/null; then
     python3 -m venv "$VENV"
@@ -31,7 +34,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import math_verify' 2
 fi
 (cd "$ROOT" && cargo build --release -q -p barl-cli)
 
-python3 "$HELPER" pairs "$DATA/grader/qwen_math_cot_100.jsonl" "$WORK/all.jsonl" "$WORK/diff.jsonl"
+python3 "$HELPER" pairs "$DATA/grader/qwen_math_cot_100.jsonl" "$WORK/all.jsonl" "$WORK/diff.jsonl" "$WORK/responses.jsonl"
 # All 800 pairs, then only those whose strings differ (where no identical-string
 # shortcut applies).
 # The two alternate, one run each per round, so that a busy machine slows both.
