@@ -203,7 +203,7 @@ fn last_matrix(text: &str) -> Option<String> {
 /// it, so that the last-number rule does not take `4` out of `\frac{7}{4}`.
 fn bare_expression(text: &str) -> Option<String> {
     let t = text.trim();
-    if t.is_empty() || t.len() > 200 {
+    if t.is_empty() || t.len() > 200 || t.contains('\n') {
         return None;
     }
     let prose = t.split_whitespace().any(|w| {
@@ -470,6 +470,15 @@ pub fn last_math_span(text: &str) -> Option<String> {
         }
         i += 1;
     }
+    // A `$` pair around prose is two currency signs (`earns $10 per hour, so
+    // $50`), not math.
+    spans.retain(|&(a, z, _, _)| !is_prose(&text[a..z]));
+    // A number written after the last span is a later answer than the span
+    // (`the cost is $\$5$ each, 20 in total`): the last-number rule takes it.
+    let last_end = spans.last()?.3;
+    if last_number(&text[last_end..]).is_some() {
+        return None;
+    }
     // Spans joined only by connectors (`$1$ or $2$`) are one answer.
     let mut parts = Vec::new();
     let mut next_open: Option<usize> = None;
@@ -490,6 +499,40 @@ pub fn last_math_span(text: &str) -> Option<String> {
     }
     parts.reverse();
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// Two or more words of three or more letters (outside commands and `\text{}`).
+fn is_prose(s: &str) -> bool {
+    let plain = strip_text_commands(s);
+    plain
+        .split(|c: char| !c.is_ascii_alphabetic() && c != '\\')
+        .filter(|w| w.len() >= 3 && !w.starts_with('\\') && !w.contains('\\'))
+        .count()
+        >= 2
+}
+
+/// `s` without the contents of `\text{..}` (and its variants), whose words are not prose.
+fn strip_text_commands(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\text") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        match after
+            .find('{')
+            .and_then(|o| matching_brace(after, o).map(|c| (o, c)))
+        {
+            Some((o, c)) if after[5..o].chars().all(|ch| ch.is_ascii_alphabetic()) => {
+                rest = &after[c + 1..];
+            }
+            _ => {
+                out.push_str("\\text");
+                rest = &after[5..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The last match of `-?\d*\.?\d+` in the text with commas removed, not counting
@@ -698,6 +741,17 @@ mod tests {
         // Spans joined by connectors only are one answer; other text separates.
         assert_eq!(ex("$x<-2$ or $x>3$"), Some("x<-2, x>3".into()));
         assert_eq!(ex("From $2+3=5$ we get $k=5$"), Some("k=5".into()));
+        // Currency signs are not delimiters; a number after the last span wins.
+        assert_eq!(
+            ex("She earns $10 per hour, so in 5 hours $10 * 5 = $50."),
+            Some("50".into())
+        );
+        assert_eq!(ex("Each costs $\\$5$, so 4 cost 20."), Some("20".into()));
+        assert_eq!(ex("Thus $n$ equals 12."), Some("12".into()));
+        assert_eq!(
+            ex("So $5 \\text{ apples and pears}$"),
+            Some("5 \\text{ apples and pears}".into())
+        );
         let off = ExtractOptions {
             latex: false,
             ..Default::default()

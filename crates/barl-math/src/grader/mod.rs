@@ -315,7 +315,8 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
     if let Some(d) = relations(p, g, ctx, depth) {
         return d;
     }
-    if let Some(d) = european_decimal(p, g).or_else(|| european_decimal(g, p)) {
+    // Only a predicted decimal comma: a gold `1,5` is the list of 1 and 5.
+    if let Some(d) = european_decimal(p, g) {
         return d;
     }
 

@@ -245,6 +245,7 @@ const STANDARD_PAIRS: &[(&str, &str, bool)] = &[
     ("\\pm 2", "2", false),
     ("2000,75", "2000.75", true),
     ("2000,750", "2000.75", false),
+    ("1.5", "1,5", false),
     ("a+b=3", "3", true),
     ("a+b=3", "4", false),
     ("w=2+2=4", "4", true),
