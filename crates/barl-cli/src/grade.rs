@@ -56,6 +56,13 @@ pub struct GradeArgs {
     /// last-number); `--extract-first latex` prefers the last math span to a box
     #[arg(long, value_delimiter = ',')]
     pub extract_first: Vec<String>,
+    /// Field holding an optional boolean: the response was cut off at the length
+    /// limit (as `barl eval` writes `truncated`), so it gets no last-number credit
+    #[arg(long, default_value = "truncated")]
+    pub truncated_key: String,
+    /// Give responses marked truncated the last-number credit too
+    #[arg(long)]
+    pub credit_truncated: bool,
     /// Stop at the first line that cannot be graded (default: write an error row
     /// for it and go on)
     #[arg(long)]
@@ -159,6 +166,7 @@ pub fn grade_file(args: &GradeArgs) -> Result<GradeSummary> {
         gold: args.gold_key.clone(),
         pred: args.pred_key.clone(),
         response: args.response_key.clone(),
+        truncated: (!args.credit_truncated).then(|| args.truncated_key.clone()),
     };
     grade_lines(
         BufReader::new(reader),
@@ -189,6 +197,8 @@ mod tests {
             gold_key: "gold".into(),
             pred_key: "pred".into(),
             response_key: "response".into(),
+            truncated_key: "truncated".into(),
+            credit_truncated: false,
             no_extract: vec![],
             extract_first: vec![],
             strict: true,

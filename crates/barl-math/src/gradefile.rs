@@ -22,6 +22,10 @@ pub struct LineKeys {
     pub pred: String,
     /// A full response; its answer is extracted first.
     pub response: String,
+    /// An optional boolean: the response was cut off at the length limit, so it
+    /// gets no last-number or bare-span credit ([`ExtractOptions::for_response`]);
+    /// `None` reads no such key (every response gets the fallbacks).
+    pub truncated: Option<String>,
 }
 
 /// Why a line could not be graded; each names the key at fault.
@@ -69,9 +73,21 @@ pub fn grade_line(
         Some(v) => scalar_text(v).ok_or_else(|| wrong(&keys.gold, "a string or a number"))?,
         None => return Err(LineError::MissingGold(keys.gold.clone())),
     };
+    let truncated = match keys
+        .truncated
+        .as_ref()
+        .and_then(|k| obj.get(k).map(|v| (k, v)))
+    {
+        Some((k, v)) => match v.get() {
+            "true" => true,
+            "false" | "null" => false,
+            _ => return Err(wrong(k, "a boolean")),
+        },
+        None => false,
+    };
     let extracted = if let Some(v) = obj.get(&keys.response) {
         let response = scalar_text(v).ok_or_else(|| wrong(&keys.response, "a string"))?;
-        extract_answer(&response, opts)
+        extract_answer(&response, &opts.for_response(truncated, false))
     } else if let Some(v) = obj.get(&keys.pred) {
         Some(scalar_text(v).ok_or_else(|| wrong(&keys.pred, "a string or a number"))?)
     } else {
@@ -248,6 +264,7 @@ mod tests {
             gold: "gold".into(),
             pred: "pred".into(),
             response: "response".into(),
+            truncated: Some("truncated".into()),
         }
     }
 
@@ -259,6 +276,32 @@ mod tests {
             &ExtractOptions::default(),
         )
         .map(|(row, v)| (serde_json::from_str(row.get()).unwrap(), v.correct))
+    }
+
+    #[test]
+    fn truncated_responses_get_no_last_number_credit() {
+        let cut = r#"{"gold": "72", "response": "so 48 + 24 = 72 and then", "truncated": true}"#;
+        let (v, ok) = grade(cut).unwrap();
+        assert!(!ok);
+        assert_eq!(v["reason"], "no answer extracted");
+        let whole = cut.replace("true", "false");
+        assert!(grade(&whole).unwrap().1);
+        let boxed = r#"{"gold": "72", "response": "\\boxed{72}, and", "truncated": true}"#;
+        assert!(grade(boxed).unwrap().1);
+        assert_eq!(
+            grade(&cut.replace("true", "\"yes\""))
+                .unwrap_err()
+                .to_string(),
+            "key 'truncated' must be a boolean"
+        );
+        // Without a truncation key every response gets the fallback.
+        let credit = LineKeys {
+            truncated: None,
+            ..keys()
+        };
+        let opts = ExtractOptions::default();
+        let grader = StandardGrader::default();
+        assert!(grade_line(cut, &credit, &grader, &opts).unwrap().1.correct);
     }
 
     #[test]

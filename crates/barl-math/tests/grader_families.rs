@@ -16,8 +16,8 @@
 //! gold inside an unfinished expression.
 //!
 //! Every pair goes through `grade_line` as `barl grade` does: the answer is
-//! extracted from `response` (a truncated one without the last-number and bare
-//! LaTeX fallbacks, as `barl eval` and training do), the gold read as written.
+//! extracted from `response` (one marked `truncated` without the last-number and
+//! bare LaTeX fallbacks, as `barl eval` and training do), the gold read as written.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +38,7 @@ fn keys() -> LineKeys {
         gold: "gold".into(),
         pred: "pred".into(),
         response: "response".into(),
+        truncated: Some("truncated".into()),
     }
 }
 
@@ -49,8 +50,7 @@ fn every_family_case_gets_its_verdict() {
     let mut seen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let cases = cases();
     for case in &cases {
-        let truncated = case["truncated"].as_bool().unwrap_or(false);
-        let opts = ExtractOptions::default().for_response(truncated, false);
+        let opts = ExtractOptions::default();
         let (row, verdict) =
             grade_line(&case.to_string(), &keys(), &grader, &opts).expect("a valid line");
         let want = case["equal"].as_bool().expect("equal is a bool");
