@@ -117,14 +117,7 @@ fn extract_options(disabled: &[String], first: &[String]) -> Result<ExtractOptio
     };
     let mut opts = ExtractOptions::default();
     for name in disabled {
-        match rule("--no-extract", name)? {
-            Rule::Boxed => opts.boxed = false,
-            Rule::AnswerIs => opts.final_answer_is = false,
-            Rule::Hashes => opts.hashes = false,
-            Rule::Minerva => opts.minerva = false,
-            Rule::LastNumber => opts.last_number = false,
-            Rule::Latex => opts.latex = false,
-        }
+        opts.disable(rule("--no-extract", name)?);
     }
     let first: Vec<Rule> = first
         .iter()

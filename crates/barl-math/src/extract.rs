@@ -21,7 +21,7 @@
 //!
 //! Before any rule, a reasoning block is set aside: the text after the last
 //! `</think>` is searched when it holds anything. Several boxes next to each other,
-//! joined only by `,`, `and`, `or`, `;` or spacing (`\boxed{2} and \boxed{3}`), are one
+//! joined only by `,`, `and`, `;` or spacing (`\boxed{2} and \boxed{3}`), are one
 //! answer `2, 3`; boxes separated by other text are candidates, and the last counts.
 //!
 //! Rules 1-4 and 6 follow the Qwen2.5-Math evaluation toolkit, whose extracted
@@ -68,6 +68,8 @@ impl Rule {
     }
 }
 
+use crate::normalize::{strip_commands, TEXT_COMMANDS};
+
 /// Which extraction rules are enabled (all of them by default) and the order
 /// in which they are tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,19 @@ impl ExtractOptions {
         out
     }
 
+    /// Switches `rule` off.
+    pub fn disable(&mut self, rule: Rule) {
+        let flag = match rule {
+            Rule::Minerva => &mut self.minerva,
+            Rule::Boxed => &mut self.boxed,
+            Rule::Hashes => &mut self.hashes,
+            Rule::AnswerIs => &mut self.final_answer_is,
+            Rule::Latex => &mut self.latex,
+            Rule::LastNumber => &mut self.last_number,
+        };
+        *flag = false;
+    }
+
     /// Whether `rule` is switched on.
     pub fn enabled(&self, rule: Rule) -> bool {
         match rule {
@@ -120,16 +135,12 @@ impl ExtractOptions {
     /// stopped at the length limit: a response cut off mid-reasoning has no final
     /// answer, and a number that happens to be last is not one, so it gets no
     /// last-number (or bare LaTeX span) credit unless `credit_truncated`.
-    pub fn for_response(self, truncated: bool, credit_truncated: bool) -> Self {
+    pub fn for_response(mut self, truncated: bool, credit_truncated: bool) -> Self {
         if truncated && !credit_truncated {
-            Self {
-                last_number: false,
-                latex: false,
-                ..self
-            }
-        } else {
-            self
+            self.disable(Rule::LastNumber);
+            self.disable(Rule::Latex);
         }
+        self
     }
 }
 
@@ -183,8 +194,8 @@ fn after_think(text: &str) -> &str {
     }
 }
 
-/// The last complete matrix environment (`pmatrix`, `bmatrix`, `vmatrix`,
-/// `matrix`, `array`) written outside any math span.
+/// The last complete matrix environment (`pmatrix`, `bmatrix`, `matrix`,
+/// `array`) written outside any math span.
 fn last_matrix(text: &str) -> Option<String> {
     let (start, env) = ["pmatrix", "bmatrix", "matrix", "array"]
         .iter()
@@ -249,7 +260,7 @@ pub fn gold_answer(gold: &str, always: bool) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The last box, or several boxes joined by nothing but `,`, `and`, `or`, `;` or
+/// The last box, or several boxes joined by nothing but `,`, `and`, `;` or
 /// spacing, as one comma-separated answer.
 fn joined_boxes(text: &str) -> Option<String> {
     let pairs = brace_pairs(text);
@@ -358,28 +369,6 @@ fn brace_pairs(s: &str) -> Vec<(usize, usize)> {
     pairs
 }
 
-/// Byte index of the `}` closing the `{` at `open`, skipping escaped `\{` / `\}`.
-pub(crate) fn matching_brace(s: &str, open: usize) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 1, // the next byte is escaped
-            b'{' => depth += 1,
-            b'}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Minerva: `final answer is $X$. I hope` gives `X` (the first such phrase).
 fn minerva(text: &str) -> Option<String> {
     const START: &str = "final answer is $";
@@ -423,7 +412,10 @@ fn answer_is(text: &str) -> Option<String> {
 }
 
 /// The content of the last complete math span: `$$..$$`, `$..$`, `\(..\)` or
-/// `\[..\]` (an escaped `\$` is not a delimiter), trimmed of a final `.` or `,`.
+/// `\[..\]` (an escaped `\$` is not a delimiter), trimmed of a final `.` or `,`;
+/// earlier spans joined to it only by connectors are joined to it (`$1$ or $2$`
+/// gives `1, 2`). A `$` pair around prose is not a span, and `None` when a number
+/// follows the last span (that number is the later answer).
 pub fn last_math_span(text: &str) -> Option<String> {
     let b = text.as_bytes();
     // (content start, content end, opening delimiter start, closing delimiter end)
@@ -503,36 +495,11 @@ pub fn last_math_span(text: &str) -> Option<String> {
 
 /// Two or more words of three or more letters (outside commands and `\text{}`).
 fn is_prose(s: &str) -> bool {
-    let plain = strip_text_commands(s);
-    plain
+    strip_commands(s, TEXT_COMMANDS, false)
         .split(|c: char| !c.is_ascii_alphabetic() && c != '\\')
-        .filter(|w| w.len() >= 3 && !w.starts_with('\\') && !w.contains('\\'))
+        .filter(|w| w.len() >= 3 && !w.contains('\\'))
         .count()
         >= 2
-}
-
-/// `s` without the contents of `\text{..}` (and its variants), whose words are not prose.
-fn strip_text_commands(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("\\text") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i..];
-        match after
-            .find('{')
-            .and_then(|o| matching_brace(after, o).map(|c| (o, c)))
-        {
-            Some((o, c)) if after[5..o].chars().all(|ch| ch.is_ascii_alphabetic()) => {
-                rest = &after[c + 1..];
-            }
-            _ => {
-                out.push_str("\\text");
-                rest = &after[5..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The last match of `-?\d*\.?\d+` in the text with commas removed, not counting

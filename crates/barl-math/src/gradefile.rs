@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::extract::{extract_answer, ExtractOptions};
 use crate::grader::{Grader, Verdict, TIMED_OUT};
 
-/// Which fields of a line hold what.
+/// Which fields of a line hold what (by default `barl grade`'s names: `gold`,
+/// `pred`, `response`, `truncated`).
 #[derive(Clone, Debug)]
 pub struct LineKeys {
     /// The gold answer (a string or a number).
@@ -26,6 +27,17 @@ pub struct LineKeys {
     /// gets no last-number or bare-span credit ([`ExtractOptions::for_response`]);
     /// `None` reads no such key (every response gets the fallbacks).
     pub truncated: Option<String>,
+}
+
+impl Default for LineKeys {
+    fn default() -> Self {
+        Self {
+            gold: "gold".into(),
+            pred: "pred".into(),
+            response: "response".into(),
+            truncated: Some("truncated".into()),
+        }
+    }
 }
 
 /// Why a line could not be graded; each names the key at fault.
@@ -260,12 +272,7 @@ mod tests {
     use crate::grader::StandardGrader;
 
     fn keys() -> LineKeys {
-        LineKeys {
-            gold: "gold".into(),
-            pred: "pred".into(),
-            response: "response".into(),
-            truncated: Some("truncated".into()),
-        }
+        LineKeys::default()
     }
 
     fn grade(text: &str) -> Result<(Value, bool), LineError> {

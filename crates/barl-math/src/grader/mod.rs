@@ -296,16 +296,12 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
     if let Some(c) = set_builder(g) {
         return equal(p, c, ctx, depth + 1);
     }
-    // `\pm2` against a list is the two values `2,-2`.
-    if shape(g).is_some() {
-        if let Some(both) = expand_pm(p) {
-            return equal(&both, g, ctx, depth + 1);
-        }
+    // `\pm2` against a list is the two values `2,-2` (the cheap test first).
+    if let Some(both) = expand_pm(p).filter(|_| shape(g).is_some()) {
+        return equal(&both, g, ctx, depth + 1);
     }
-    if shape(p).is_some() {
-        if let Some(both) = expand_pm(g) {
-            return equal(p, &both, ctx, depth + 1);
-        }
+    if let Some(both) = expand_pm(g).filter(|_| shape(p).is_some()) {
+        return equal(p, &both, ctx, depth + 1);
     }
     let (pu, gu) = (unwrap_single(p), unwrap_single(g));
     if pu.len() != p.len() || gu.len() != g.len() {
@@ -428,7 +424,7 @@ fn equal(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Decision {
 /// against an interval or union by the interval it describes. `None` when neither
 /// side is a relation.
 fn relations(p: &str, g: &str, ctx: &mut Ctx, depth: usize) -> Option<Decision> {
-    let var = |s: &str| is_variable(s);
+    let var = is_variable;
     // `x<-2, x>3` (from `$x<-2$ or $x>3$`) is the union of its intervals.
     if let Some(u) = union_of_relations(p, var) {
         return Some(equal(&u, g, ctx, depth + 1));

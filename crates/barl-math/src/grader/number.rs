@@ -233,13 +233,13 @@ fn parse_unsigned(s: &str) -> Option<Num> {
 /// `\frac{A}{B}` spanning the whole string -> (A, B).
 fn frac_parts(s: &str) -> Option<(&str, &str)> {
     let rest = s.strip_prefix("\\frac")?;
-    let a_end = crate::extract::matching_brace(rest, 0)?;
+    let a_end = crate::normalize::matching_brace(rest, 0)?;
     let num = &rest[1..a_end];
     let rest = &rest[a_end + 1..];
     if !rest.starts_with('{') {
         return None;
     }
-    let b_end = crate::extract::matching_brace(rest, 0)?;
+    let b_end = crate::normalize::matching_brace(rest, 0)?;
     (b_end == rest.len() - 1).then(|| (num, &rest[1..b_end]))
 }
 

@@ -15,7 +15,27 @@
 //! All rules are linear or quadratic scans over inputs the graders cap in length,
 //! and none can panic (slicing happens only at ASCII bytes).
 
-use crate::extract::matching_brace;
+/// Byte index of the `}` closing the `{` at `open`, skipping escaped `\{` / `\}`.
+pub(crate) fn matching_brace(s: &str, open: usize) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1, // the next byte is escaped
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
 
 /// Hendrycks MATH `strip_string`. `None` where the Python original raises an
 /// exception (a bare `\frac` or `\sqrt` at the end, two `\text{ ` units).
@@ -23,7 +43,10 @@ pub fn hendrycks_strip(input: &str) -> Option<String> {
     let mut s = input.replace('\n', "");
     s = s.replace("\\!", "");
     s = s.replace("\\\\", "\\");
-    s = s.replace("tfrac", "frac").replace("dfrac", "frac");
+    s = s
+        .replace("tfrac", "frac")
+        .replace("dfrac", "frac")
+        .replace("cfrac", "frac");
     s = s.replace("\\left", "").replace("\\right", "");
     s = s.replace("^{\\circ}", "").replace("^\\circ", "");
     s = s.replace("\\$", "");
@@ -196,6 +219,19 @@ pub struct Normalized {
     pub percent: bool,
 }
 
+/// Commands whose argument is text (`\\text{ cm}`, `\\mathrm{m}`).
+pub const TEXT_COMMANDS: &[&str] = &[
+    "\\text",
+    "\\textbf",
+    "\\textrm",
+    "\\textnormal",
+    "\\textsf",
+    "\\textit",
+    "\\mathrm",
+    "\\mathbf",
+    "\\mbox",
+];
+
 /// The `standard` grader's normalisation; see the module docs. Idempotent on its
 /// own output for ordinary answers.
 pub fn normalize_answer(input: &str) -> Normalized {
@@ -223,27 +259,12 @@ pub fn normalize_answer(input: &str) -> Normalized {
         .replace('≤', "\\le ")
         .replace('≥', "\\ge ")
         .replace('≠', "\\ne ");
-    s = s.replace("\\cfrac", "\\frac");
     s = remove_command_word(&s, "\\left");
     s = remove_command_word(&s, "\\right");
     s = remove_command_word(&s, "\\displaystyle");
     s = remove_degrees(&s);
     s = remove_trailing_text_unit(&s);
-    s = strip_commands(
-        &s,
-        &[
-            "\\text",
-            "\\textbf",
-            "\\textrm",
-            "\\textnormal",
-            "\\textsf",
-            "\\textit",
-            "\\mathrm",
-            "\\mathbf",
-            "\\mbox",
-        ],
-        true,
-    );
+    s = strip_commands(&s, TEXT_COMMANDS, true);
     let (t, unit_percent) = remove_unit_words(&s);
     s = t;
     percent |= unit_percent;
@@ -506,6 +527,9 @@ pub fn remove_trailing_text_unit(s: &str) -> String {
 }
 
 /// Unit words accepted after a number (case-insensitive).
+/// Unit words that mean a percent sign.
+const PERCENT_WORDS: &[&str] = &["percent", "percentage", "pct"];
+
 const UNIT_WORDS: &[&str] = &[
     "pct",
     "percentage",
@@ -622,9 +646,7 @@ pub fn remove_unit_words(s: &str) -> (String, bool) {
         if word.is_empty() || !known || !before.ends_with(' ') {
             break;
         }
-        percent |= ["percent", "percentage", "pct"]
-            .iter()
-            .any(|p| word.eq_ignore_ascii_case(p));
+        percent |= PERCENT_WORDS.iter().any(|p| word.eq_ignore_ascii_case(p));
         body = before.trim_end();
         removed = true;
     }
