@@ -11,8 +11,6 @@ use crate::error::{CoreError, Result};
 
 crate::named_enum! {
     /// Which estimator turns rewards into advantages.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-    #[serde(rename_all = "kebab-case")]
     pub enum AdvEstimator ("advantage estimator") {
         /// Outcome reward only, normalised within each prompt's group (Markovian RL).
         Grpo = "grpo",
@@ -161,8 +159,7 @@ pub fn broadcast_to_tokens(seq_values: &[f32], lengths: &[usize]) -> Result<Vec<
 
 crate::named_enum! {
     /// Which tokens BARL's and Progress's returns are whitened against.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-    #[serde(rename_all = "kebab-case")]
+    #[derive(Default)]
     pub enum Whiten ("whitening baseline") {
         /// Mean and std over all tokens of the batch (the reference).
         #[default]

@@ -37,7 +37,10 @@ pub use barl::{bayesian_values, math_bayesian_values, progress_values};
 pub use error::{CoreError, Result};
 pub use grpo::group_normalized_advantages;
 pub use passk::{pass_at_k, pass_at_k_curve};
+// Serde for the impls `named_enum!` writes in other crates.
 pub use ppo::{aggregate_loss, kl_penalty, ppo_clip_loss, KlEstimator, LossAggMode, PpoLoss};
+#[doc(hidden)]
+pub use serde as __serde;
 
 /// Assertions the unit tests share.
 #[cfg(test)]

@@ -2,16 +2,19 @@
 //!
 //! [`named_enum!`](crate::named_enum) writes the boilerplate every such enum
 //! needs: the list of variants, each variant's name, `Display` and `FromStr`
-//! (whose error names the kind of value and lists the valid names).
+//! (whose error names the kind of value and lists the valid names), and serde
+//! by the same names, so a config file and a flag spell a value alike.
 
 /// Declares a fieldless enum with one name per variant, plus
-/// `ALL` (every variant, in declaration order), `name()`, `Display` and
-/// `FromStr` (error: [`CoreError::UnknownName`](crate::CoreError::UnknownName)).
+/// `ALL` (every variant, in declaration order), `name()`, `Display`,
+/// `FromStr` (error: [`CoreError::UnknownName`](crate::CoreError::UnknownName)),
+/// serde's `Serialize`/`Deserialize` as the name, and the derives every such
+/// enum has (`Clone, Copy, Debug, PartialEq, Eq`); add others (`Default`,
+/// `Hash`, ...) as attributes.
 ///
 /// ```
 /// barl_core::named_enum! {
 ///     /// A colour.
-///     #[derive(Clone, Copy, Debug, PartialEq)]
 ///     pub enum Colour ("colour") {
 ///         /// Red.
 ///         Red = "red",
@@ -32,6 +35,7 @@ macro_rules! named_enum {
         }
     ) => {
         $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         $vis enum $name {
             $( $(#[$vmeta])* $variant ),+
         }
@@ -72,6 +76,24 @@ macro_rules! named_enum {
                     })
             }
         }
+
+        impl $crate::__serde::Serialize for $name {
+            fn serialize<S: $crate::__serde::Serializer>(
+                &self,
+                s: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> $crate::__serde::Deserialize<'de> for $name {
+            fn deserialize<D: $crate::__serde::Deserializer<'de>>(
+                d: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                let text = <::std::string::String as $crate::__serde::Deserialize>::deserialize(d)?;
+                text.parse().map_err(<D::Error as $crate::__serde::de::Error>::custom)
+            }
+        }
     };
 }
 
@@ -86,7 +108,6 @@ macro_rules! __count {
 #[cfg(test)]
 mod tests {
     crate::named_enum! {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         enum Shape ("shape") {
             Round = "round",
             FlatTop = "flat-top",
@@ -103,6 +124,29 @@ mod tests {
         assert_eq!(
             err,
             "unknown shape `square`; valid names are: round, flat-top"
+        );
+    }
+
+    #[test]
+    fn serde_uses_the_names() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Row {
+            shape: Shape,
+        }
+        let text = serde_json::to_string(&Row {
+            shape: Shape::FlatTop,
+        })
+        .unwrap();
+        assert_eq!(text, r#"{"shape":"flat-top"}"#);
+        let back: Row = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.shape, Shape::FlatTop);
+        let err = serde_json::from_str::<Row>(r#"{"shape":"cube"}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("unknown shape `cube`; valid names are: round, flat-top"),
+            "{err}"
         );
     }
 }

@@ -10,8 +10,6 @@ use candle_core::{bail, DType, Tensor};
 
 crate::named_enum! {
     /// How per-token losses are reduced to one scalar.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-    #[serde(rename_all = "kebab-case")]
     pub enum LossAggMode ("loss aggregation mode") {
         /// Mean over all response tokens of the batch (long sequences weigh more).
         TokenMean = "token-mean",
@@ -24,8 +22,6 @@ crate::named_enum! {
 
 crate::named_enum! {
     /// Which sample estimator of `KL(pi || pi_ref)` [`kl_penalty`] uses.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-    #[serde(rename_all = "kebab-case")]
     pub enum KlEstimator ("KL estimator") {
         /// `log_ratio`: unbiased, high variance, can be negative.
         K1 = "k1",

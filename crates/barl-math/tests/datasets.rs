@@ -282,23 +282,17 @@ fn missing_key_and_wrong_type_are_named() {
     let dir = temp_dir("missing");
     let bench = dir.join("benchmarks");
     std::fs::create_dir_all(&bench).unwrap();
-    write(
-        &bench,
-        "math500.jsonl",
-        b"{\"problem\": \"p\", \"unique_id\": \"a\"}\n",
-    );
-    let msg = load_benchmark("math500", &dir).unwrap_err().to_string();
+    // The error of loading benchmark `name` from the one file `text`.
+    let error_of = |name: &str, text: &str| {
+        write(&bench, &format!("{name}.jsonl"), text.as_bytes());
+        load_benchmark(name, &dir).unwrap_err().to_string()
+    };
+    let msg = error_of("math500", r#"{"problem": "p", "unique_id": "a"}"#);
     assert!(
         msg.ends_with("math500.jsonl:1: missing key `answer`"),
         "{msg}"
     );
-
-    write(
-        &bench,
-        "amc23.jsonl",
-        b"{\"id\": 0, \"problem\": \"p\", \"answer\": [1]}\n",
-    );
-    let msg = load_benchmark("amc23", &dir).unwrap_err().to_string();
+    let msg = error_of("amc23", r#"{"id": 0, "problem": "p", "answer": [1]}"#);
     assert!(
         msg.contains("amc23.jsonl:1: key `answer` is a list"),
         "{msg}"
@@ -330,23 +324,17 @@ fn missing_key_and_wrong_type_are_named() {
     );
 
     // Minerva without a complete \boxed{} in the solution.
-    write(
-        &bench,
-        "minerva_math.jsonl",
-        b"{\"idx\": 0, \"problem\": \"p\", \"solution\": \"\\\\boxed{1\"}\n",
+    let msg = error_of(
+        "minerva_math",
+        r#"{"idx": 0, "problem": "p", "solution": "\\boxed{1"}"#,
     );
-    let msg = load_benchmark("minerva_math", &dir)
-        .unwrap_err()
-        .to_string();
     assert!(msg.contains(":1: key `solution` has no complete"), "{msg}");
 
     // Duplicate own ids would break resume: an error on the second one.
-    write(
-        &bench,
-        "aime24.jsonl",
-        b"{\"id\": 1, \"problem\": \"p\", \"answer\": \"007\"}\n{\"id\": 1, \"problem\": \"q\", \"answer\": \"8\"}\n",
+    let msg = error_of(
+        "aime24",
+        "{\"id\": 1, \"problem\": \"p\", \"answer\": \"007\"}\n{\"id\": 1, \"problem\": \"q\", \"answer\": \"8\"}\n",
     );
-    let msg = load_benchmark("aime24", &dir).unwrap_err().to_string();
     assert!(
         msg.contains("aime24.jsonl:2: duplicate id `aime24/1`"),
         "{msg}"

@@ -525,23 +525,11 @@ mod tests {
         let a = TinyGpt::new(&cfg(), 5, &Device::Cpu).unwrap();
         let b = TinyGpt::new(&cfg(), 5, &Device::Cpu).unwrap();
         let x = toks(&[0, 1, 2], 1);
-        let la = a
-            .forward(&x, None)
-            .unwrap()
-            .0
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let lb = b
-            .forward(&x, None)
-            .unwrap()
-            .0
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert_eq!(la, lb);
+        let logits = |m: &TinyGpt| {
+            let out = m.forward(&x, None).unwrap().0;
+            out.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        assert_eq!(logits(&a), logits(&b));
         let p = softmax_last(&Tensor::new(&[[1f32, 2., 3.]], &Device::Cpu).unwrap()).unwrap();
         // e^1 + e^2 + e^3 = 2.71828 + 7.38906 + 20.08554 = 30.19288; p3 = 20.08554 / 30.19288
         let v = p.to_vec2::<f32>().unwrap();

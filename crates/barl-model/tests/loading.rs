@@ -452,21 +452,13 @@ fn gguf_corruptions_are_errors_naming_file_and_key() {
         .contains("missing metadata key 'llama.feed_forward_length'"));
     // A mistyped one.
     let mut b = tiny_gguf(&cfg, &weights);
-    b.kvs
-        .iter_mut()
-        .find(|(k, _)| k == "llama.block_count")
-        .unwrap()
-        .1 = kv_str("two");
+    *b.kv_mut("llama.block_count") = kv_str("two");
     assert!(load_err(&dir, "type.gguf", &b.bytes())
         .contains("'llama.block_count' should be a non-negative integer"));
 
     // Unsupported quantization type (Q5_K = 13) on one tensor.
     let mut b = tiny_gguf(&cfg, &weights);
-    let t = b
-        .tensors
-        .iter_mut()
-        .find(|t| t.0 == "blk.1.ffn_up.weight")
-        .unwrap();
+    let t = b.tensor_mut("blk.1.ffn_up.weight");
     t.2 = 13;
     let msg = load_err(&dir, "quant.gguf", &b.bytes());
     assert!(
@@ -475,11 +467,7 @@ fn gguf_corruptions_are_errors_naming_file_and_key() {
     );
     // A row length that is not a whole number of blocks (Q8_0 needs 32).
     let mut b = tiny_gguf(&cfg, &weights);
-    let t = b
-        .tensors
-        .iter_mut()
-        .find(|t| t.0 == "output_norm.weight")
-        .unwrap();
+    let t = b.tensor_mut("output_norm.weight");
     t.2 = 8;
     let msg = load_err(&dir, "block.gguf", &b.bytes());
     assert!(
@@ -492,11 +480,7 @@ fn gguf_corruptions_are_errors_naming_file_and_key() {
     assert!(load_err(&dir, "dims.gguf", &b.bytes()).contains("9 dimensions"));
     // A tensor whose shape disagrees with the configuration.
     let mut b = tiny_gguf(&cfg, &weights);
-    let t = b
-        .tensors
-        .iter_mut()
-        .find(|t| t.0 == "blk.0.attn_v.weight")
-        .unwrap();
+    let t = b.tensor_mut("blk.0.attn_v.weight");
     t.1 = vec![4, 8];
     t.3.truncate(4 * 8 * 4);
     let msg = load_err(&dir, "shape.gguf", &b.bytes());
@@ -518,20 +502,12 @@ fn gguf_corruptions_are_errors_naming_file_and_key() {
     assert!(load_err(&dir, "align.gguf", &b.bytes()).contains("general.alignment"));
     // Unsupported tokenizer model and pre-tokenizer.
     let mut b = tiny_gguf(&cfg, &weights);
-    b.kvs
-        .iter_mut()
-        .find(|(k, _)| k == "tokenizer.ggml.model")
-        .unwrap()
-        .1 = kv_str("bert");
+    *b.kv_mut("tokenizer.ggml.model") = kv_str("bert");
     assert!(
         load_err(&dir, "tokmodel.gguf", &b.bytes()).contains("'tokenizer.ggml.model' is 'bert'")
     );
     let mut b = tiny_gguf(&cfg, &weights);
-    b.kvs
-        .iter_mut()
-        .find(|(k, _)| k == "tokenizer.ggml.pre")
-        .unwrap()
-        .1 = kv_str("mystery");
+    *b.kv_mut("tokenizer.ggml.pre") = kv_str("mystery");
     assert!(load_err(&dir, "tokpre.gguf", &b.bytes()).contains("'tokenizer.ggml.pre' is 'mystery'"));
 }
 

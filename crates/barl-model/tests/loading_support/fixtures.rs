@@ -110,39 +110,26 @@ pub fn tiny_gguf(cfg: &ModelConfig, weights: &HashMap<String, Tensor>) -> GgufBu
     let toks: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let mut b = GgufBuilder::new()
         .kv("general.architecture", kv_str(arch))
-        .kv("general.name", kv_str("tiny"))
-        .kv(
-            &format!("{arch}.block_count"),
-            kv_u32(cfg.num_hidden_layers as u32),
-        )
-        .kv(
-            &format!("{arch}.context_length"),
-            kv_u32(cfg.max_position_embeddings as u32),
-        )
-        .kv(
-            &format!("{arch}.embedding_length"),
-            kv_u32(cfg.hidden_size as u32),
-        )
-        .kv(
-            &format!("{arch}.feed_forward_length"),
-            kv_u32(cfg.intermediate_size as u32),
-        )
-        .kv(
-            &format!("{arch}.attention.head_count"),
-            kv_u32(cfg.num_attention_heads as u32),
-        )
-        .kv(
-            &format!("{arch}.attention.head_count_kv"),
-            kv_u32(cfg.num_key_value_heads as u32),
-        )
-        .kv(
-            &format!("{arch}.rope.freq_base"),
-            kv_f32(cfg.rope_theta as f32),
-        )
-        .kv(
-            &format!("{arch}.attention.layer_norm_rms_epsilon"),
-            kv_f32(cfg.rms_norm_eps as f32),
-        )
+        .kv("general.name", kv_str("tiny"));
+    let sizes = [
+        ("block_count", cfg.num_hidden_layers),
+        ("context_length", cfg.max_position_embeddings),
+        ("embedding_length", cfg.hidden_size),
+        ("feed_forward_length", cfg.intermediate_size),
+        ("attention.head_count", cfg.num_attention_heads),
+        ("attention.head_count_kv", cfg.num_key_value_heads),
+    ];
+    for (key, n) in sizes {
+        b = b.kv(&format!("{arch}.{key}"), kv_u32(n as u32));
+    }
+    let floats = [
+        ("rope.freq_base", cfg.rope_theta),
+        ("attention.layer_norm_rms_epsilon", cfg.rms_norm_eps),
+    ];
+    for (key, x) in floats {
+        b = b.kv(&format!("{arch}.{key}"), kv_f32(x as f32));
+    }
+    b = b
         .kv("tokenizer.ggml.model", kv_str("gpt2"))
         .kv("tokenizer.ggml.pre", kv_str("smollm"))
         .kv("tokenizer.ggml.tokens", kv_str_array(&toks))

@@ -70,6 +70,20 @@ impl GgufBuilder {
         self
     }
 
+    /// The tensor entry named `name` (a test edits it to break the file).
+    pub fn tensor_mut(&mut self, name: &str) -> &mut (String, Vec<u64>, u32, Vec<u8>) {
+        self.tensors
+            .iter_mut()
+            .find(|t| t.0 == name)
+            .unwrap_or_else(|| panic!("no tensor {name}"))
+    }
+
+    /// The value of metadata key `key`.
+    pub fn kv_mut(&mut self, key: &str) -> &mut Kv {
+        let entry = self.kvs.iter_mut().find(|(k, _)| k == key);
+        &mut entry.unwrap_or_else(|| panic!("no key {key}")).1
+    }
+
     pub fn tensor(mut self, name: &str, dims: &[u64], ty: u32, data: Vec<u8>) -> Self {
         self.tensors
             .push((name.to_string(), dims.to_vec(), ty, data));

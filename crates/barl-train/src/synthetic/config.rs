@@ -12,8 +12,7 @@ use crate::TrainError;
 
 barl_core::named_enum! {
     /// A method of the comparison.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-    #[serde(rename_all = "kebab-case")]
+    #[derive(Hash, PartialOrd, Ord)]
     pub enum Method ("method") {
         /// Markovian RL: outcome reward, group-normalised.
         Grpo = "grpo",
@@ -37,8 +36,7 @@ impl Method {
 
 barl_core::named_enum! {
     /// The baseline BARL's token returns are whitened against.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "kebab-case")]
+    #[derive(Default)]
     pub enum BarlBaseline ("BARL baseline") {
         /// Mean and std over all tokens of the rollout batch (the reference).
         #[default]
@@ -50,8 +48,7 @@ barl_core::named_enum! {
 
 barl_core::named_enum! {
     /// How a branch's world is drawn from the hypotheses its episode has not tried.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "kebab-case")]
+    #[derive(Default)]
     pub enum BranchWorld ("branch world") {
         /// Uniformly: the posterior when the prior is uniform.
         #[default]

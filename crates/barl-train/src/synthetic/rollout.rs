@@ -81,6 +81,36 @@ impl Episodes {
         }
     }
 
+    /// Episodes of the default task (V = L = T = 3) from attempt strings such
+    /// as `"000"`; the feedback tokens follow the task's reward.
+    #[cfg(test)]
+    pub(crate) fn from_strings(task: &TaskConfig, rows: &[(u32, &[&str])]) -> Episodes {
+        let mut out = Episodes::empty();
+        for &(c, attempts) in rows {
+            let mut tokens = vec![task.fail_token(); task.seq_len()];
+            tokens[0] = c;
+            let mut success = false;
+            for (k, a) in attempts.iter().enumerate() {
+                let a: Vec<u32> = a.bytes().map(|b| u32::from(b - b'0')).collect();
+                tokens[task.attempt_pos(k, 0)..][..3].copy_from_slice(&a);
+                success = task.reward(c, &a) > 0.0;
+                tokens[task.attempt_pos(k, 3)] = if success {
+                    task.success_token()
+                } else {
+                    task.fail_token()
+                };
+            }
+            out.prompts.push(c);
+            out.tokens.push(tokens);
+            out.n_attempts.push(attempts.len());
+            out.success.push(success);
+            out.logp.push(vec![0.0; 9]);
+            out.targets.push(task.target(c));
+            out.start.push(0);
+        }
+        out
+    }
+
     /// Share of episodes that succeeded (0 for an empty batch).
     pub fn success_rate(&self) -> f64 {
         self.success.iter().filter(|&&s| s).count() as f64 / self.len().max(1) as f64

@@ -562,29 +562,16 @@ mod tests {
     #[test]
     fn branch_picks_follow_the_rules() {
         let task = TaskConfig::default();
-        let mut ep = Episodes::empty();
-        // (prompt, attempts, success)
-        let rows: [(u32, &[[u32; 3]], bool); 5] = [
-            (0, &[[0, 0, 0]], true),
-            (0, &[[1, 1, 1], [0, 0, 0]], true),
-            (0, &[[0, 0, 0]], true), // over the cap of 2
-            (1, &[[0, 0, 0], [2, 2, 2], [1, 1, 1]], true), // no attempt left
-            (1, &[[2, 2, 2], [0, 0, 0], [0, 0, 0]], false),
-        ];
-        for (c, attempts, success) in rows {
-            let mut tokens = vec![task.fail_token(); task.seq_len()];
-            tokens[0] = c;
-            for (k, a) in attempts.iter().enumerate() {
-                tokens[task.attempt_pos(k, 0)..][..3].copy_from_slice(a);
-            }
-            ep.prompts.push(c);
-            ep.tokens.push(tokens);
-            ep.n_attempts.push(attempts.len());
-            ep.success.push(success);
-            ep.logp.push(vec![0.0; 9]);
-            ep.targets.push(task.target(c));
-            ep.start.push(0);
-        }
+        let ep = Episodes::from_strings(
+            &task,
+            &[
+                (0, &["000"]),
+                (0, &["111", "000"]),
+                (0, &["000"]),               // over the cap of 2
+                (1, &["000", "222", "111"]), // no attempt left
+                (1, &["222", "000", "000"]), // failed
+            ],
+        );
         let hyps = hypotheses(&task, Prior::Repeated).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         for _ in 0..20 {

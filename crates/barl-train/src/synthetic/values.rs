@@ -8,7 +8,6 @@
 //! how `Q_i` treats later attempts; both are options here.
 
 use barl_core::bayesian_values;
-use serde::{Deserialize, Serialize};
 
 use super::rollout::Episodes;
 use super::task::TaskConfig;
@@ -16,8 +15,7 @@ use crate::TrainError;
 
 barl_core::named_enum! {
     /// Source of the credence `c_i(k)` of hypothesis `i` before attempt `k`.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "kebab-case")]
+    #[derive(Default)]
     pub enum Credence ("credence") {
         /// The current policy's probability that attempt `k` is `s_i` (the literal
         /// reading; it makes credence and action distribution the same thing).
@@ -144,33 +142,8 @@ mod tests {
     use super::*;
     use crate::synthetic::task::{hypotheses, Prior};
 
-    /// Episodes of the default task (V = L = T = 3) from attempt strings such
-    /// as `"000"`; the feedback tokens follow the task's reward.
     fn episodes(task: &TaskConfig, rows: &[(u32, &[&str])]) -> Episodes {
-        let mut out = Episodes::empty();
-        for &(c, attempts) in rows {
-            let mut tokens = vec![task.fail_token(); task.seq_len()];
-            tokens[0] = c;
-            let mut success = false;
-            for (k, a) in attempts.iter().enumerate() {
-                let a: Vec<u32> = a.bytes().map(|b| u32::from(b - b'0')).collect();
-                tokens[task.attempt_pos(k, 0)..][..3].copy_from_slice(&a);
-                success = task.reward(c, &a) > 0.0;
-                tokens[task.attempt_pos(k, 3)] = if success {
-                    task.success_token()
-                } else {
-                    task.fail_token()
-                };
-            }
-            out.prompts.push(c);
-            out.tokens.push(tokens);
-            out.n_attempts.push(attempts.len());
-            out.success.push(success);
-            out.logp.push(vec![0.0; 9]);
-            out.targets.push(task.target(c));
-            out.start.push(0);
-        }
-        out
+        Episodes::from_strings(task, rows)
     }
 
     const FREE: QRule = QRule {
