@@ -421,20 +421,16 @@ mod tests {
         (logp, old, adv)
     }
 
+    /// [`six_tokens`] under `mask` through `ppo_clip_loss`, clip 0.2 both sides.
+    fn six_token_loss(mask: [[f32; 3]; 2], mode: LossAggMode) -> (Var, Tensor, Tensor, PpoLoss) {
+        let (logp, old, adv) = six_tokens();
+        let out = ppo_clip_loss(logp.as_tensor(), &old, &adv, &t2(&mask), 0.2, 0.2, mode).unwrap();
+        (logp, old, adv, out)
+    }
+
     #[test]
     fn ppo_clip_by_hand_token_mean() {
-        let (logp, old, adv) = six_tokens();
-        let mask = t2(&[[1.0; 3], [1.0; 3]]);
-        let out = ppo_clip_loss(
-            logp.as_tensor(),
-            &old,
-            &adv,
-            &mask,
-            0.2,
-            0.2,
-            LossAggMode::TokenMean,
-        )
-        .unwrap();
+        let (logp, old, adv, out) = six_token_loss([[1.0; 3], [1.0; 3]], LossAggMode::TokenMean);
         // loss = (-1.1 - 1.2 + 1.5 - 0.5 + 0.8 + 2.2) / 6 = 1.7 / 6 = 0.283333
         assert_close(scalar(&out.loss), 0.283333, 1e-5);
         // 2 of 6 tokens clipped.
@@ -457,19 +453,11 @@ mod tests {
 
     #[test]
     fn ppo_clip_masked_seq_mean() {
-        let (logp, old, adv) = six_tokens();
         // Mask out tokens (0,2) and (1,2).
-        let mask = t2(&[[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]);
-        let out = ppo_clip_loss(
-            logp.as_tensor(),
-            &old,
-            &adv,
-            &mask,
-            0.2,
-            0.2,
+        let (logp, _, _, out) = six_token_loss(
+            [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]],
             LossAggMode::SeqMeanTokenMean,
-        )
-        .unwrap();
+        );
         // row 0: (-1.1 - 1.2)/2 = -1.15; row 1: (-0.5 + 0.8)/2 = 0.15
         // loss = (-1.15 + 0.15)/2 = -0.5
         assert_close(scalar(&out.loss), -0.5, 1e-5);
@@ -565,18 +553,7 @@ mod tests {
 
     #[test]
     fn ppo_empty_mask_gives_zeros() {
-        let (logp, old, adv) = six_tokens();
-        let mask = t2(&[[0.0; 3], [0.0; 3]]);
-        let out = ppo_clip_loss(
-            logp.as_tensor(),
-            &old,
-            &adv,
-            &mask,
-            0.2,
-            0.2,
-            LossAggMode::SeqMeanTokenSum,
-        )
-        .unwrap();
+        let (_, _, _, out) = six_token_loss([[0.0; 3], [0.0; 3]], LossAggMode::SeqMeanTokenSum);
         assert_eq!(scalar(&out.loss), 0.0);
         assert_eq!(out.clip_frac, 0.0);
         assert_eq!(out.approx_kl, 0.0);

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 
-use crate::layers::{CausalLm, KvCache, Mode};
+use crate::layers::{CausalLm, Wraps};
 use crate::llama::Llama;
 use crate::qwen2::Qwen2;
 use crate::{Arch, ModelConfig, ModelError};
@@ -28,38 +28,13 @@ impl AnyModel {
             Arch::Qwen2 => AnyModel::Qwen2(Qwen2::from_weights(cfg, weights, device)?),
         })
     }
+}
 
+impl Wraps for AnyModel {
     fn inner(&self) -> &dyn CausalLm {
         match self {
             AnyModel::Llama(m) => m,
             AnyModel::Qwen2(m) => m,
         }
-    }
-}
-
-impl CausalLm for AnyModel {
-    fn config(&self) -> &ModelConfig {
-        self.inner().config()
-    }
-
-    fn device(&self) -> &Device {
-        self.inner().device()
-    }
-
-    fn hidden(
-        &self,
-        tokens: &Tensor,
-        cache: Option<&mut KvCache>,
-        mode: Mode,
-    ) -> Result<Tensor, ModelError> {
-        self.inner().hidden(tokens, cache, mode)
-    }
-
-    fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        self.inner().logits(hidden, mode)
-    }
-
-    fn named_vars(&self) -> &[(String, Var)] {
-        self.inner().named_vars()
     }
 }

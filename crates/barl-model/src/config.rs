@@ -75,6 +75,18 @@ pub enum InvalidConfig {
 }
 
 impl ModelConfig {
+    /// An error naming `who` unless the config's `arch` is `want` (a model
+    /// built from another architecture's config would load the wrong tensors).
+    pub fn expect_arch(&self, want: Arch, who: &str) -> Result<(), crate::ModelError> {
+        if self.arch == want {
+            return Ok(());
+        }
+        Err(crate::ModelError::Config(format!(
+            "{who} given a {:?} config",
+            self.arch
+        )))
+    }
+
     /// Checks the invariants the model code relies on.
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         let pos = [

@@ -95,12 +95,7 @@ impl Llama {
         weights: &HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        if cfg.arch != Arch::Llama {
-            return Err(ModelError::Config(format!(
-                "Llama::from_weights given a {:?} config",
-                cfg.arch
-            )));
-        }
+        cfg.expect_arch(Arch::Llama, "Llama::from_weights")?;
         Self::build(cfg, weights, device)
     }
 

@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 
-use crate::layers::{CausalLm, KvCache, Mode};
+use crate::layers::{CausalLm, Wraps};
 use crate::llama::Llama;
 use crate::{Arch, ModelConfig, ModelError};
 
@@ -28,12 +28,7 @@ impl Qwen2 {
         weights: &HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        if cfg.arch != Arch::Qwen2 {
-            return Err(ModelError::Config(format!(
-                "Qwen2::from_weights given a {:?} config",
-                cfg.arch
-            )));
-        }
+        cfg.expect_arch(Arch::Qwen2, "Qwen2::from_weights")?;
         // `expected_tensors` adds the q/k/v biases for the Qwen2 arch.
         Ok(Self {
             inner: Llama::build(cfg, weights, device)?,
@@ -41,29 +36,8 @@ impl Qwen2 {
     }
 }
 
-impl CausalLm for Qwen2 {
-    fn config(&self) -> &ModelConfig {
-        self.inner.config()
-    }
-
-    fn device(&self) -> &Device {
-        self.inner.device()
-    }
-
-    fn hidden(
-        &self,
-        tokens: &Tensor,
-        cache: Option<&mut KvCache>,
-        mode: Mode,
-    ) -> Result<Tensor, ModelError> {
-        self.inner.hidden(tokens, cache, mode)
-    }
-
-    fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        self.inner.logits(hidden, mode)
-    }
-
-    fn named_vars(&self) -> &[(String, Var)] {
-        self.inner.named_vars()
+impl Wraps for Qwen2 {
+    fn inner(&self) -> &dyn CausalLm {
+        &self.inner
     }
 }

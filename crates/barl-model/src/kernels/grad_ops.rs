@@ -29,6 +29,22 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a
     }
 }
 
+/// `y` of `x`'s shape, in parallel over its rows of length `n`:
+/// `f(r, y_r, x_r)` writes row `r`.
+fn map_rows(
+    x: &[f32],
+    n: usize,
+    shape: &Shape,
+    f: impl Fn(usize, &mut [f32], &[f32]) + Sync,
+) -> (CpuStorage, Shape) {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(n)
+        .zip(x.par_chunks(n))
+        .enumerate()
+        .for_each(|(r, (yr, xr))| f(r, yr, xr));
+    (CpuStorage::F32(y), shape.clone())
+}
+
 /// `softmax(scale * x)` over the last dim where row `r` (query
 /// `i = r % t`) keeps only its first `past + i + 1` entries (all of them
 /// when `past` is the row length); the rest get probability 0.
@@ -46,22 +62,17 @@ impl CustomOp1 for CausalSoftmax {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = slice(s, l, self.name())?;
         let n = l.dims().last().copied().unwrap_or(1).max(1);
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(n)
-            .zip(x.par_chunks(n))
-            .enumerate()
-            .for_each(|(r, (yr, xr))| {
-                let keep = (self.past + r % self.t + 1).min(n);
-                let m = xr[..keep].iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for (o, &v) in yr[..keep].iter_mut().zip(&xr[..keep]) {
-                    *o = ((v - m) * self.scale).exp();
-                    sum += *o;
-                }
-                let inv = 1.0 / sum;
-                yr[..keep].iter_mut().for_each(|o| *o *= inv);
-            });
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        Ok(map_rows(x, n, l.shape(), |r, yr, xr| {
+            let keep = (self.past + r % self.t + 1).min(n);
+            let m = xr[..keep].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for (o, &v) in yr[..keep].iter_mut().zip(&xr[..keep]) {
+                *o = ((v - m) * self.scale).exp();
+                sum += *o;
+            }
+            let inv = 1.0 / sum;
+            yr[..keep].iter_mut().for_each(|o| *o *= inv);
+        }))
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -82,18 +93,14 @@ impl CustomOp1 for LogSoftmax {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = slice(s, l, self.name())?;
         let n = l.dims().last().copied().unwrap_or(1).max(1);
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(n)
-            .zip(x.par_chunks(n))
-            .for_each(|(yr, xr)| {
-                let m = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = xr.iter().map(|&v| (v - m).exp()).sum();
-                let lse = m + sum.ln();
-                for (o, &v) in yr.iter_mut().zip(xr) {
-                    *o = v - lse;
-                }
-            });
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        Ok(map_rows(x, n, l.shape(), |_, yr, xr| {
+            let m = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = xr.iter().map(|&v| (v - m).exp()).sum();
+            let lse = m + sum.ln();
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                *o = v - lse;
+            }
+        }))
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -250,11 +257,9 @@ impl CustomOp2 for RmsNorm {
         if l1.dims().last() != Some(&n) {
             candle_core::bail!("rms-norm: weight of {n} for input {:?}", l1.dims());
         }
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(n)
-            .zip(x.par_chunks(n))
-            .for_each(|(yr, xr)| super::rms_norm_row(yr, xr, w, self.eps));
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        Ok(map_rows(x, n, l1.shape(), |_, yr, xr| {
+            super::rms_norm_row(yr, xr, w, self.eps)
+        }))
     }
 
     fn bwd(

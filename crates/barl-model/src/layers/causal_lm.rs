@@ -56,3 +56,38 @@ pub trait CausalLm {
             .collect()
     }
 }
+
+/// A model that runs as another one: a wrapper ([`crate::Qwen2`] around the
+/// Llama decoder) or a choice of architectures ([`crate::AnyModel`]). Every
+/// [`CausalLm`] method goes to [`Wraps::inner`].
+pub trait Wraps {
+    /// The model that does the work.
+    fn inner(&self) -> &dyn CausalLm;
+}
+
+impl<W: Wraps> CausalLm for W {
+    fn config(&self) -> &ModelConfig {
+        self.inner().config()
+    }
+
+    fn device(&self) -> &Device {
+        self.inner().device()
+    }
+
+    fn hidden(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor, ModelError> {
+        self.inner().hidden(tokens, cache, mode)
+    }
+
+    fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        self.inner().logits(hidden, mode)
+    }
+
+    fn named_vars(&self) -> &[(String, Var)] {
+        self.inner().named_vars()
+    }
+}

@@ -30,7 +30,7 @@ mod rotary;
 mod weights;
 
 pub(crate) use attention::{attention, attention_mask, positions, Mask};
-pub use causal_lm::CausalLm;
+pub use causal_lm::{CausalLm, Wraps};
 pub use kv_cache::KvCache;
 pub(crate) use memory::advise_huge_pages;
 pub use memory::tune_allocator;
