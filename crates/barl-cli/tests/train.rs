@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use barl_model::testing::{byte_tokenizer, fresh_temp_dir, tiny_llama_config, tiny_llama_weights};
+use barl_model::testing::{fresh_temp_dir, save_nan_llama};
 use common::stderr;
 use common::train::*;
 use serde_json::Value;
@@ -143,19 +143,7 @@ fn bad_input_is_reported_with_the_key_or_path() {
 fn non_finite_losses_skip_steps_and_stop_the_run() {
     let dir = tmp("nan");
     // A model whose final norm is NaN: every logit, log-prob and loss is NaN.
-    let mut w = tiny_llama_weights(7).unwrap();
-    let norm = w["model.norm.weight"].clone();
-    let nan = (norm.ones_like().unwrap() * f64::NAN).unwrap();
-    w.insert("model.norm.weight".into(), nan);
-    let model = dir.join("model");
-    barl_model::save_hf_folder(
-        &model,
-        &tiny_llama_config(),
-        &w,
-        &byte_tokenizer().unwrap(),
-        None,
-    )
-    .unwrap();
+    let model = save_nan_llama(&dir, 7).unwrap();
     let run_dir = dir.join("r");
     let mut args = base_args(&model);
     args.extend([

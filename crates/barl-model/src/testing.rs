@@ -77,11 +77,28 @@ pub fn tiny_llama_weights(seed: u64) -> Result<HashMap<String, Tensor>, ModelErr
 /// Writes [`tiny_llama_config`] with the weights of `seed` and
 /// [`byte_tokenizer`] as a Hugging Face folder `dir/model`; returns its path.
 pub fn save_tiny_llama(dir: &Path, seed: u64) -> Result<PathBuf, ModelError> {
+    save_tiny_llama_weights(dir, &tiny_llama_weights(seed)?)
+}
+
+/// [`save_tiny_llama`] with a final norm of NaN: every logit, log-prob and
+/// loss is NaN (for the diverged-run paths).
+pub fn save_nan_llama(dir: &Path, seed: u64) -> Result<PathBuf, ModelError> {
+    let mut w = tiny_llama_weights(seed)?;
+    let norm = &w["model.norm.weight"];
+    let nan = (norm.ones_like()? * f64::NAN)?;
+    w.insert("model.norm.weight".into(), nan);
+    save_tiny_llama_weights(dir, &w)
+}
+
+fn save_tiny_llama_weights(
+    dir: &Path,
+    weights: &HashMap<String, Tensor>,
+) -> Result<PathBuf, ModelError> {
     let path = dir.join("model");
     crate::save_hf_folder(
         &path,
         &tiny_llama_config(),
-        &tiny_llama_weights(seed)?,
+        weights,
         &byte_tokenizer()?,
         None,
     )?;

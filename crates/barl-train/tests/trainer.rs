@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use barl_model::testing::{
-    byte_tokenizer, fresh_temp_dir, save_tiny_llama, tiny_llama_config, tiny_llama_weights,
-};
+use barl_model::testing::{fresh_temp_dir, save_nan_llama, save_tiny_llama};
 use barl_train::math::checkpoint::load_state;
 use barl_train::math::config::TrainConfig;
 use barl_train::math::metrics::StepRecord;
@@ -130,21 +128,7 @@ fn two_steps_log_checkpoint_and_resume_exactly() {
 fn a_diverged_run_without_checkpoints_says_so() {
     let dir = tmp("nan");
     // A final norm of NaN: every loss is NaN, so every step is skipped.
-    let mut w = tiny_llama_weights(7).unwrap();
-    let norm = w["model.norm.weight"].clone();
-    w.insert(
-        "model.norm.weight".into(),
-        (norm.ones_like().unwrap() * f64::NAN).unwrap(),
-    );
-    let model = dir.join("model");
-    barl_model::save_hf_folder(
-        &model,
-        &tiny_llama_config(),
-        &w,
-        &byte_tokenizer().unwrap(),
-        None,
-    )
-    .unwrap();
+    let model = save_nan_llama(&dir, 7).unwrap();
     let mut cfg = config(&model);
     cfg.save_every = 0;
     cfg.max_skipped_steps = 1;

@@ -95,35 +95,23 @@ fn fused_training_ops_match_written_out_values_and_gradients() {
         .flat_map(|i| (0..7).map(move |j| if j <= 2 + i { 0. } else { f32::NEG_INFINITY }))
         .collect();
     let mask = Tensor::from_vec(mask, (5, 7), &dev).unwrap();
-    compare_grads(
-        &[2, 3, 5, 7],
-        |x| {
-            x.apply_op1(grad_ops::CausalSoftmax {
-                t: 5,
-                past: 2,
-                scale: 1.0,
-            })
-            .unwrap()
-        },
-        |x| softmax_last(&x.broadcast_add(&mask).unwrap()).unwrap(),
-    );
+    let causal = |past, scale| {
+        move |x: &Tensor| {
+            let op = grad_ops::CausalSoftmax { t: 5, past, scale };
+            x.apply_op1(op).unwrap()
+        }
+    };
+    compare_grads(&[2, 3, 5, 7], causal(2, 1.0), |x| {
+        softmax_last(&x.broadcast_add(&mask).unwrap()).unwrap()
+    });
     compare_grads(
         &[4, 9],
         |x| x.apply_op1(grad_ops::LogSoftmax).unwrap(),
         |x| crate::log_softmax_last(x).unwrap(),
     );
-    compare_grads(
-        &[2, 3, 5, 7],
-        |x| {
-            x.apply_op1(grad_ops::CausalSoftmax {
-                t: 5,
-                past: 7,
-                scale: 0.5,
-            })
-            .unwrap()
-        },
-        |x| softmax_last(&(x * 0.5).unwrap()).unwrap(),
-    );
+    compare_grads(&[2, 3, 5, 7], causal(7, 0.5), |x| {
+        softmax_last(&(x * 0.5).unwrap()).unwrap()
+    });
     compare_grads(
         &[3, 10],
         |x| entropy(x).unwrap(),
