@@ -4,6 +4,7 @@
 
 mod analyze;
 mod bench;
+mod convert;
 mod data;
 mod eval;
 mod generate;
@@ -40,6 +41,10 @@ enum Command {
     /// `--prompt`, or a JSONL file of prompts; `--chat` applies the model's chat
     /// template. What to run first to see that a model loaded right.
     Generate(Box<generate::GenerateArgs>),
+    /// Write any model barl loads (GGUF, quantised or not, or a Hugging Face
+    /// folder) as a Hugging Face folder that transformers and vLLM load
+    /// (`barl convert IN OUT [--dtype bf16]`).
+    Convert(convert::ConvertArgs),
     /// Evaluate a model on math benchmarks: n samples per problem, answers
     /// extracted and graded; accuracy, pass@k, maj@n, tokens, truncation and
     /// reflection statistics. Re-running on the same --out folder resumes.
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Synthetic(args)) => synthetic::run(*args),
         Some(Command::Generate(args)) => generate::run(&args),
+        Some(Command::Convert(args)) => convert::run(&args),
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),

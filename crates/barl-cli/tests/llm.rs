@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_ok, barl, env_path, scratch};
+use common::{assert_ok, barl, env_path, scratch, stderr};
 
 #[test]
 fn generate_answers_the_capital_of_france() {
@@ -72,4 +72,57 @@ fn eval_writes_records_and_metrics_and_resumes() {
     assert_eq!(b["problems"], 3);
     assert_eq!(b["truncation_rate"], 1.0);
     assert_eq!(b["pass_at_k"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn convert_writes_a_folder_that_answers_as_the_gguf_does() {
+    let Some(model) = env_path("BARL_SMOLLM2") else {
+        return;
+    };
+    let dir = scratch("convert");
+    let greedy = |m: &std::path::Path| {
+        let o = barl()
+            .args(["generate", "--chat", "--max-new-tokens", "32", "--prompt"])
+            .arg("What is the capital of France?")
+            .arg("--model")
+            .arg(m)
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let convert = |out: &std::path::Path, extra: &[&str]| {
+        barl()
+            .arg("convert")
+            .arg(&model)
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let f32_dir = dir.join("f32");
+    let o = convert(&f32_dir, &[]);
+    let line = assert_ok(&o);
+    assert!(
+        line.contains("272 tensors, 134.5M parameters, F32, chat template: yes"),
+        "{line}"
+    );
+    let want = greedy(&model);
+    assert!(want.contains("Paris"), "greedy answer: {want}");
+    assert_eq!(greedy(&f32_dir), want);
+    // An existing folder is kept unless --force.
+    let o = convert(&f32_dir, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("exists; pass --force"),
+        "{}",
+        stderr(&o)
+    );
+    let o = convert(&f32_dir, &["--force", "--dtype", "bf16"]);
+    assert_ok(&o);
+    let config = std::fs::read_to_string(f32_dir.join("config.json")).unwrap();
+    assert!(config.contains("\"torch_dtype\": \"bfloat16\""), "{config}");
+    let tc = std::fs::read_to_string(f32_dir.join("tokenizer_config.json")).unwrap();
+    assert!(tc.contains("chat_template"), "{tc}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -357,6 +357,14 @@ fn write_folder(
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors::serialize_to_file(views, Some(meta), &st_path)
         .map_err(|e| file_err(&st_path, format!("cannot write: {e}")))?;
+    // The crate creates the file owner-only; a server run as another user
+    // (vLLM reading synced weights) must be able to read it, like the JSON files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&st_path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| file_err(&st_path, format!("cannot set permissions: {e}")))?;
+    }
 
     let write_json = |file: &str, v: &Value| -> Result<(), ModelError> {
         let p = tmp.join(file);

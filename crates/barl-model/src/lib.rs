@@ -6,7 +6,8 @@
 //!   kernels whose backward is checked against the written-out maths);
 //!   [`Mode::Infer`] may use faster kernels; both agree to 1e-4.
 //! - Loading: GGUF ([`gguf`], dequantized to f32, q/k un-permuted) and Hugging
-//!   Face folders ([`hf`], also saving); the tokenizer ([`tokenizer`]) and chat
+//!   Face folders ([`hf`], also saving; [`convert`] writes any loaded model as
+//!   one); the tokenizer ([`tokenizer`]) and chat
 //!   templates ([`chat`]).
 //! - Running: batched sampling with a KV cache ([`sample`]), per-token log-probs
 //!   with or without gradients and prefix scoring for BARL's probes ([`score`]).
@@ -18,6 +19,7 @@ pub mod tiny_gpt;
 // Loading and text: GGUF, Hugging Face folders, tokenizer, chat templates.
 pub mod any_model;
 pub mod chat;
+pub mod convert;
 pub mod gguf;
 pub mod hf;
 pub mod hf_config;
@@ -37,6 +39,7 @@ pub mod testing;
 
 pub use chat::{render_chat, ChatMessage};
 pub use config::{Arch, InvalidConfig, Llama3RopeScaling, ModelConfig};
+pub use convert::{convert, load_model, Converted};
 pub use gguf::load_gguf;
 pub use hf::{load_hf_folder, save_hf_folder};
 pub use loaded::{check_weights, LoadedModel, WeightMismatch};

@@ -12,7 +12,7 @@ use barl_model::gguf::{
     dequantize, hf_tensor_name, unpermute_qk, GgmlType, GgufArray, GgufFile, GgufValue,
 };
 use barl_model::testing::max_abs_diff;
-use barl_model::{load_gguf, load_hf_folder, save_hf_folder, Arch, ModelConfig};
+use barl_model::{load_gguf, load_hf_folder, Arch, ModelConfig};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use half::f16;
@@ -246,6 +246,27 @@ fn gguf_tiny_llama_loads_config_weights_tokenizer() {
             Some("{% for m in messages %}{{ m.content }}{% endfor %}")
         );
     }
+}
+
+#[test]
+fn convert_refuses_to_overwrite_its_input() {
+    let dir = scratch_dir("convert-self");
+    let cfg = tiny_config(Arch::Llama, true);
+    let path = dir.join("tiny.gguf");
+    tiny_gguf(&cfg, &random_weights(&cfg, 3)).write(&path);
+    let e = barl_model::convert(&path, &path, candle_core::DType::F32).unwrap_err();
+    assert!(
+        e.to_string().contains("is the model being converted"),
+        "{e}"
+    );
+    assert!(load_gguf(&path, &Device::Cpu).is_ok());
+    let e = barl_model::convert(
+        &dir.join("none.gguf"),
+        &dir.join("out"),
+        candle_core::DType::F32,
+    )
+    .unwrap_err();
+    assert!(e.to_string().ends_with("none.gguf: does not exist"), "{e}");
 }
 
 #[test]
@@ -600,19 +621,17 @@ fn smollm2_truncated_copies_are_errors() {
 }
 
 #[test]
-fn smollm2_saved_as_hf_folder_round_trips() {
+fn smollm2_converted_to_an_hf_folder_round_trips() {
     let Some(path) = smollm2() else { return };
     let m = load_gguf(&path, &Device::Cpu).unwrap();
     let dir = scratch_dir("smollm2-hf");
     let out = dir.join("SmolLM2-135M-Instruct");
-    save_hf_folder(
-        &out,
-        &m.config,
-        &m.weights,
-        &m.tokenizer,
-        m.chat_template.as_deref(),
-    )
-    .unwrap();
+    let c = barl_model::convert(&path, &out, candle_core::DType::F32).unwrap();
+    // 30 layers of 9 tensors, the embedding and the final norm (the head is
+    // tied): 30 * (2 * 576^2 + 2 * 576 * 192 + 3 * 576 * 1536 + 2 * 576)
+    // + 49152 * 576 + 576 parameters.
+    assert_eq!((c.tensors, c.parameters), (272, 134_515_008));
+    assert!(c.chat_template);
     let back = load_hf_folder(&out, &Device::Cpu).unwrap();
     assert_eq!(back.config, m.config);
     assert_weights_equal(&back.weights, &m.weights);

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use barl_math::prompt::{Prompt, PromptBuilder, PromptStyle};
-use barl_model::{
-    load_gguf, load_hf_folder, AnyModel, CausalLm, ChatMessage, LoadedModel, Tokenizer,
-};
+use barl_model::{load_model, AnyModel, CausalLm, ChatMessage, LoadedModel, Tokenizer};
 use candle_core::Device;
 
 use crate::TrainError;
@@ -33,12 +31,7 @@ impl Engine {
             path: path.to_path_buf(),
             source,
         };
-        let loaded: LoadedModel = if path.is_dir() {
-            load_hf_folder(path, &device)
-        } else {
-            load_gguf(path, &device)
-        }
-        .map_err(load_err)?;
+        let loaded: LoadedModel = load_model(path, &device).map_err(load_err)?;
         let model =
             AnyModel::from_weights(&loaded.config, &loaded.weights, &device).map_err(load_err)?;
         Ok(Self {

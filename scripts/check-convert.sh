@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `barl convert` checked against a second implementation: converts MODEL (any
+# model barl loads; default $BARL_SMOLLM2) to a Hugging Face folder, then
+# greedy-decodes the same chat prompt with `barl generate` and with
+# transformers (from PyPI, in a venv under ~/.cache/barl) on that folder, and
+# compares the texts. Exit 1 when they differ.
+#
+#   scripts/check-convert.sh [MODEL] [PROMPT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-${BARL_SMOLLM2:?set BARL_SMOLLM2 or pass the model path}}
+prompt=${2:-What is the capital of France?}
+venv=${BARL_HF_VENV:-$HOME/.cache/barl/hf-venv}
+if ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q torch transformers safetensors
+fi
+cargo build --release -q
+out=$(mktemp -d /tmp/barl-convert.XXXX)
+trap 'rm -rf "$out"' EXIT
+target/release/barl convert "$model" "$out/hf"
+target/release/barl generate --model "$out/hf" --chat --max-new-tokens 32 \
+  --prompt "$prompt" > "$out/barl.txt"
+"$venv/bin/python" - "$out/hf" "$prompt" "$out/barl.txt" <<'PY'
+import sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+folder, prompt, barl_file = sys.argv[1:]
+tok = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+ids = tok.apply_chat_template([{"role": "user", "content": prompt}],
+                              add_generation_prompt=True, return_tensors="pt")
+if not torch.is_tensor(ids):
+    ids = ids["input_ids"]
+with torch.no_grad():
+    out = model.generate(ids, max_new_tokens=32, do_sample=False)
+hf = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+barl = open(barl_file).read().rstrip("\n")
+print(f"transformers: {hf!r}\nbarl:         {barl!r}")
+if hf.strip() != barl.strip():
+    print("DIFFER")
+    sys.exit(1)
+print("same greedy text")
+PY
