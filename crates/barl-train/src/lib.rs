@@ -58,6 +58,9 @@ pub enum TrainError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// A rollout server failed (names its URL).
+    #[error(transparent)]
+    Server(#[from] math::vllm::ServerError),
     /// A benchmark's own check of its measurement failed.
     #[error("benchmark: {0}")]
     Bench(String),

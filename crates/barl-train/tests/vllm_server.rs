@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use barl_model::{sample, save_hf_folder, score_no_grad, CausalLm, FinishReason, SampleConfig};
+use barl_train::math::config::TrainConfig;
 use barl_train::math::engine::Engine;
+use barl_train::math::trainer::Trainer;
 use barl_train::math::vllm::{VllmSampling, VllmServers};
 
 fn required() -> bool {
@@ -43,6 +45,10 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
+        Server::start_on(model, port)
+    }
+
+    fn start_on(model: &Path, port: u16) -> Server {
         let o = Command::new(script())
             .arg("start")
             .arg(model)
@@ -181,6 +187,56 @@ fn vllm_samples_barls_tokens_and_log_probs_and_follows_reloaded_weights() {
     let back = vllm.sample(&refs[..1], &greedy).unwrap();
     assert_eq!(back[0][0].tokens, want[0].tokens);
 
+    // Three GRPO steps of the cpu-arith preset sampled by the server, which
+    // reloads the weights after each update.
+    let run = dir.join("run");
+    let overrides = [
+        format!("model={}", base.display()),
+        "num_steps=4".into(),
+        "save_every=1".into(),
+        "eval_data=[]".into(),
+        "rollout.backend=vllm".into(),
+        format!("rollout.urls=[\"{}\"]", server.url),
+        "rollout.retries=1".into(),
+    ];
+    let cfg = TrainConfig::load(Some(Path::new("preset:cpu-arith-grpo")), &overrides).unwrap();
+    let mut trainer = Trainer::new(cfg.clone(), &run, false).unwrap();
+    let mut lines = Vec::new();
+    trainer
+        .run_until(3, &mut |l| lines.push(l.clone()))
+        .unwrap();
+    assert_eq!(lines.iter().map(|l| l.step).collect::<Vec<_>>(), [1, 2, 3]);
+    let first = lines[0].train.as_ref().unwrap();
+    let diff = first.logprob_diff_mean.unwrap();
+    assert!(diff < 1e-3, "rollout/logprob_diff/mean {diff}");
+    assert!(first.sync_seconds.is_some());
+    let written = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(written.lines().count(), 3);
+    assert!(written.contains("\"rollout/logprob_diff/max\""));
+    eprintln!("rollout/logprob_diff/mean at step 1: {diff:.2e}");
+
+    // The server now holds the step-3 policy: its greedy answer is barl's
+    // on the step-3 checkpoint.
+    let ckpt = Engine::load(&run.join("checkpoints/step-000003/model")).unwrap();
+    let want = sample(&ckpt.model, &refs[..1], &sc).unwrap();
+    let got = vllm.sample(&refs[..1], &greedy).unwrap();
+    assert_eq!(got[0][0].tokens, want[0].tokens);
+
+    // A server that dies ends the step with an error naming its URL; once it
+    // is back on the same port, --resume finishes the run.
+    let port = server.port;
     drop(server);
+    let e = trainer.step().err().unwrap();
+    let line = e.to_string();
+    assert!(
+        line.contains(&format!("127.0.0.1:{port}")) && !line.contains('\n'),
+        "{line}"
+    );
+    drop(trainer);
+    let _server = Server::start_on(&base, port);
+    let mut resumed = Trainer::new(cfg, &run, true).unwrap();
+    assert_eq!(resumed.state().step, 3);
+    resumed.run(&mut |_| {}).unwrap();
+    assert_eq!(resumed.state().step, 4);
     let _ = std::fs::remove_dir_all(&dir);
 }

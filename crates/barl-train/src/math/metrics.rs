@@ -115,12 +115,27 @@ pub struct StepStats {
     /// Training prompts left out for being too long.
     #[serde(rename = "data/prompts_skipped")]
     pub prompts_skipped: usize,
+    /// `rollout.backend = "vllm"`: mean and max `|log p|` gap between the
+    /// servers and barl's forward over the sampled tokens.
+    #[serde(
+        rename = "rollout/logprob_diff/mean",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub logprob_diff_mean: Option<f64>,
+    #[serde(
+        rename = "rollout/logprob_diff/max",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub logprob_diff_max: Option<f64>,
     #[serde(rename = "timing_s/gen")]
     pub gen_seconds: f64,
     #[serde(rename = "timing_s/probe")]
     pub probe_seconds: f64,
     #[serde(rename = "timing_s/update")]
     pub update_seconds: f64,
+    /// Writing the weights and the servers' reload (vLLM backend).
+    #[serde(rename = "timing_s/sync", skip_serializing_if = "Option::is_none")]
+    pub sync_seconds: Option<f64>,
     /// The whole step, held-out evaluation excluded.
     #[serde(rename = "timing_s/step")]
     pub step_seconds: f64,

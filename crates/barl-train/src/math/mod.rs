@@ -14,3 +14,4 @@ pub mod probe;
 pub mod step;
 pub mod trainer;
 pub mod vllm;
+pub mod vllm_rollout;

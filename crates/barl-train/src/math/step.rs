@@ -14,7 +14,9 @@ use barl_core::{
     Whiten,
 };
 use barl_math::extract::{extract_answer, ExtractOptions};
-use barl_model::{sample, score, score_no_grad, CausalLm, FinishReason, SampleConfig, Tokenizer};
+use barl_model::{
+    sample, score, score_no_grad, CausalLm, Completion, FinishReason, SampleConfig, Tokenizer,
+};
 use candle_core::{Tensor, Var};
 
 use super::config::TrainConfig;
@@ -91,6 +93,19 @@ pub fn rollout<M: CausalLm + ?Sized>(
         ..SampleConfig::default()
     };
     let completions = sample(model, &ids, &sc)?;
+    grade_completions(tokenizer, prompts, completions, cfg, grade)
+}
+
+/// Rollouts of `completions` (`n_samples_per_prompt` per prompt,
+/// prompt-major, from any sampler): decoded, answers extracted and graded.
+pub fn grade_completions(
+    tokenizer: &Tokenizer,
+    prompts: &[PromptItem],
+    completions: Vec<Completion>,
+    cfg: &TrainConfig,
+    grade: &dyn Fn(&str, &str) -> bool,
+) -> Result<Rollouts, TrainError> {
+    let n = cfg.n_samples_per_prompt;
     let mut out = Rollouts::default();
     for (j, c) in completions.into_iter().enumerate() {
         let p = &prompts[j / n];

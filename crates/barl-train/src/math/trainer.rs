@@ -29,12 +29,13 @@ use super::checkpoint::{
     latest_checkpoint, latest_verified_checkpoint, load_optimizer, load_state, save_checkpoint,
     TrainerState,
 };
-use super::config::{PromptOverflow, TrainConfig};
+use super::config::{PromptOverflow, RolloutBackend, TrainConfig};
 use super::data::{load_problems, resolve_data_dir, source_name};
 use super::engine::Engine;
 use super::eval::{accuracy, eval_problems, EvalSetup};
 use super::metrics::{collapse_warnings, keys, mean, StepRecord, StepStats};
 use super::step::{advantages, clip_ratio, ppo_update, reference_logprobs, rollout, PromptItem};
+use super::vllm_rollout::RolloutServers;
 use crate::files::write_atomic;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::TrainError;
@@ -46,6 +47,8 @@ pub struct Trainer {
     engine: Engine,
     /// The frozen initial model, for the KL term (`kl_coef > 0`).
     reference: Option<Engine>,
+    /// `rollout.backend = "vllm"`: the servers that sample.
+    servers: Option<RolloutServers>,
     grader: Box<dyn Grader>,
     builder: PromptBuilder,
     prompts: Vec<PromptItem>,
@@ -191,6 +194,17 @@ impl Trainer {
             load_optimizer(c, &mut opt, &names, &state)?;
         }
 
+        // The servers start from the trainer's weights (a resumed run's
+        // checkpoint, or a model they were not started with).
+        let servers = match cfg.rollout.backend {
+            RolloutBackend::Local => None,
+            RolloutBackend::Vllm => {
+                let s = RolloutServers::connect(&cfg, run_dir)?;
+                s.sync(&engine)?;
+                Some(s)
+            }
+        };
+
         let metrics_path = run_dir.join("metrics.jsonl");
         // Lines after the checkpoint are recomputed; without a checkpoint that
         // includes the initial evaluation (its records are reused from eval/).
@@ -209,6 +223,7 @@ impl Trainer {
             run_dir: run_dir.to_path_buf(),
             engine,
             reference,
+            servers,
             grader,
             builder,
             prompts,
@@ -305,7 +320,16 @@ impl Trainer {
         let tokenizer = &self.engine.tokenizer;
         let stops = self.engine.stop_tokens();
         let first_stream = self.state.next_sample_stream;
-        let r = rollout(model, tokenizer, &batch, cfg, &stops, first_stream, &equal)?;
+        let (r, diff) = match &self.servers {
+            None => {
+                let r = rollout(model, tokenizer, &batch, cfg, &stops, first_stream, &equal)?;
+                (r, None)
+            }
+            Some(s) => {
+                let (r, d) = s.rollout(&self.engine, &batch, cfg, first_stream, &equal)?;
+                (r, Some(d))
+            }
+        };
         let t_gen = t.elapsed().as_secs_f64();
 
         let t = Instant::now();
@@ -330,6 +354,15 @@ impl Trainer {
             cfg,
         )?;
         let t_update = t.elapsed().as_secs_f64();
+        // The servers sample the next step from the updated weights.
+        let t_sync = match &self.servers {
+            Some(s) if st.optimizer_steps > 0 => {
+                let t = Instant::now();
+                s.sync(&self.engine)?;
+                Some(t.elapsed().as_secs_f64())
+            }
+            _ => None,
+        };
 
         let state = &mut self.state;
         state.step += 1;
@@ -380,9 +413,12 @@ impl Trainer {
                 num_hypotheses_mean: value.map(|_| mean(&hypotheses)),
                 prompts_truncated: self.truncated,
                 prompts_skipped: self.skipped,
+                logprob_diff_mean: diff.map(|d| d.mean),
+                logprob_diff_max: diff.map(|d| d.max),
                 gen_seconds: t_gen,
                 probe_seconds: t_probe,
                 update_seconds: t_update,
+                sync_seconds: t_sync,
                 step_seconds: t_all,
                 throughput: r.num_tokens() as f64 / t_all.max(1e-9),
             }),

@@ -54,6 +54,67 @@ impl Default for DataSpec {
     }
 }
 
+barl_core::named_enum! {
+    /// Where the rollouts of a step are sampled.
+    #[derive(Default)]
+    pub enum RolloutBackend ("rollout backend") {
+        /// barl's own engine, in this process.
+        #[default]
+        Local = "local",
+        /// The vLLM servers of `rollout.urls` (see `math::vllm`).
+        Vllm = "vllm",
+    }
+}
+
+barl_core::named_enum! {
+    /// How the servers follow the trained weights.
+    #[derive(Default)]
+    pub enum RolloutSync ("rollout sync") {
+        /// After each step the weights are written to `rollout.sync_dir` and
+        /// every server reloads them (`reload_weights`).
+        #[default]
+        Reload = "reload",
+    }
+}
+
+/// The `[rollout]` table: where generation runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloutConfig {
+    pub backend: RolloutBackend,
+    /// vLLM servers (`http://host:port`), prompts spread over them.
+    pub urls: Vec<String>,
+    pub sync: RolloutSync,
+    /// A folder every server can read, where the weights are written for
+    /// them (empty: `RUN_DIR/rollout-weights`).
+    pub sync_dir: PathBuf,
+    /// Seconds one request may take.
+    pub timeout_s: f64,
+    /// Further tries of a failed request (doubling back-off from 0.5 s).
+    pub retries: usize,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self {
+            backend: RolloutBackend::Local,
+            urls: Vec::new(),
+            sync: RolloutSync::Reload,
+            sync_dir: PathBuf::new(),
+            timeout_s: 600.0,
+            retries: 3,
+        }
+    }
+}
+
+impl RolloutConfig {
+    /// The defaults are not written to `config.toml`, so the hash of a run
+    /// with the local engine is what it was before the table existed.
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// What to do with a prompt longer than `max_prompt_len` tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -171,6 +232,9 @@ pub struct TrainConfig {
     /// only warning.
     pub stop_on_collapse: bool,
     pub seed: u64,
+    /// Where generation runs (`rollout.backend`, `rollout.urls`, ...).
+    #[serde(skip_serializing_if = "RolloutConfig::is_default")]
+    pub rollout: RolloutConfig,
 }
 
 impl Default for TrainConfig {
@@ -226,6 +290,7 @@ impl Default for TrainConfig {
             collapse_equal_reward_steps: 20,
             stop_on_collapse: false,
             seed: 0,
+            rollout: RolloutConfig::default(),
         }
     }
 }
@@ -237,6 +302,11 @@ fn schema() -> Table {
     table.insert(
         "eval_data".into(),
         toml::Value::Array(vec![toml::Value::Table(to_table(&DataSpec::default()))]),
+    );
+    // Left out of the defaults' TOML (see `RolloutConfig::is_default`).
+    table.insert(
+        "rollout".into(),
+        toml::Value::Table(to_table(&RolloutConfig::default())),
     );
     table
 }
@@ -313,6 +383,31 @@ impl TrainConfig {
             if value < 1 {
                 return invalid(key, format!("must be at least 1, got {value}"));
             }
+        }
+        let ro = &self.rollout;
+        if ro.backend == RolloutBackend::Vllm {
+            if ro.urls.is_empty() {
+                return invalid(
+                    "rollout.urls",
+                    "empty; rollout.backend = \"vllm\" needs at least one server URL".into(),
+                );
+            }
+            if let Some(u) = ro
+                .urls
+                .iter()
+                .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+            {
+                return invalid(
+                    "rollout.urls",
+                    format!("{u:?} is not an http:// or https:// URL"),
+                );
+            }
+        }
+        if !(ro.timeout_s.is_finite() && ro.timeout_s > 0.0) {
+            return invalid(
+                "rollout.timeout_s",
+                format!("must be a positive number of seconds, got {}", ro.timeout_s),
+            );
         }
         if self.adv_estimator == AdvEstimator::Grpo && self.n_samples_per_prompt < 2 {
             return invalid(

@@ -285,7 +285,22 @@ fn validate_names_the_broken_key() {
     };
     base.validate().unwrap();
     type Edit = fn(&mut TrainConfig);
-    let cases: [(Edit, &str); 18] = [
+    let cases: [(Edit, &str); 21] = [
+        (
+            |c| c.rollout.backend = RolloutBackend::Vllm,
+            "rollout.urls: empty; rollout.backend = \"vllm\" needs at least one server URL",
+        ),
+        (
+            |c| {
+                c.rollout.backend = RolloutBackend::Vllm;
+                c.rollout.urls = vec!["localhost:8000".into()];
+            },
+            "rollout.urls: \"localhost:8000\" is not an http:// or https:// URL",
+        ),
+        (
+            |c| c.rollout.timeout_s = 0.0,
+            "rollout.timeout_s: must be a positive number of seconds, got 0",
+        ),
         (
             |c| c.n_samples_per_prompt = 0,
             "n_samples_per_prompt: must be at least 1, got 0",
@@ -476,4 +491,30 @@ fn hash_is_16_hex_digits_and_changes_with_any_value() {
     let mut nested = c.clone();
     nested.eval_data[0].arith.seed = 9;
     assert_ne!(nested.hash(), h);
+}
+
+#[test]
+fn the_rollout_table_is_written_only_when_it_is_not_the_default() {
+    // The local engine's config.toml (and hash) is what it was before
+    // `[rollout]` existed; a vLLM run's table round-trips.
+    let c = preset("cpu-arith-grpo", &["model=m"]);
+    assert!(!c.to_toml_string().contains("[rollout]"));
+    let v = preset(
+        "cpu-arith-grpo",
+        &[
+            "model=m",
+            "rollout.backend=vllm",
+            "rollout.urls=[\"http://127.0.0.1:8000\", \"http://10.0.0.2:8000\"]",
+        ],
+    );
+    v.validate().unwrap();
+    assert_eq!(v.rollout.backend, RolloutBackend::Vllm);
+    assert_eq!(v.rollout.urls.len(), 2);
+    let text = v.to_toml_string();
+    assert!(text.contains("[rollout]\nbackend = \"vllm\""), "{text}");
+    let back = TrainConfig::from_toml_str(&text, "saved", &[]).unwrap();
+    assert_eq!(back, v);
+    assert_ne!(v.hash(), c.hash());
+    let e = TrainConfig::from_toml_str("", "x", &["rollout.backend=sglang".into()]).unwrap_err();
+    assert!(e.to_string().contains("rollout.backend"), "{e}");
 }
