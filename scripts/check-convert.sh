@@ -25,13 +25,26 @@ cargo build --release -q
 out=$(mktemp -d /tmp/barl-convert.XXXX)
 port=${BARL_VLLM_PORT:-8017}
 trap 'rm -rf "$out"; [ "$vllm" = 1 ] && scripts/vllm-cpu.sh stop "$port"' EXIT
+# NAME's greedy text beside barl's, and whether they are the same (final
+# newlines aside).
+same_as_barl() {
+  local theirs ours
+  theirs=$(cat "$out/$1.txt")
+  ours=$(cat "$out/barl.txt")
+  printf '%-13s "%s"\nbarl:         "%s"\n' "$1:" "$theirs" "$ours"
+  if [ "$theirs" != "$ours" ]; then
+    echo "DIFFER"
+    exit 1
+  fi
+  echo "same greedy text"
+}
 target/release/barl convert "$model" "$out/hf"
 target/release/barl generate --model "$out/hf" --chat --max-new-tokens 32 \
   --prompt "$prompt" > "$out/barl.txt"
-"$venv/bin/python" - "$out/hf" "$prompt" "$out/barl.txt" <<'PY'
+"$venv/bin/python" - "$out/hf" "$prompt" > "$out/transformers.txt" <<'PY'
 import sys, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-folder, prompt, barl_file = sys.argv[1:]
+folder, prompt = sys.argv[1:]
 tok = AutoTokenizer.from_pretrained(folder)
 model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
 ids = tok.apply_chat_template([{"role": "user", "content": prompt}],
@@ -40,30 +53,20 @@ if not torch.is_tensor(ids):
     ids = ids["input_ids"]
 with torch.no_grad():
     out = model.generate(ids, max_new_tokens=32, do_sample=False)
-hf = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-barl = open(barl_file).read().rstrip("\n")
-print(f"transformers: {hf!r}\nbarl:         {barl!r}")
-if hf.strip() != barl.strip():
-    print("DIFFER")
-    sys.exit(1)
-print("same greedy text")
+print(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
 PY
+same_as_barl transformers
 if [ "$vllm" = 1 ]; then
   scripts/vllm-cpu.sh install
   url=$(scripts/vllm-cpu.sh start "$out/hf" "$port")
-  python3 - "$url" "$out/hf" "$prompt" "$out/barl.txt" <<'PY'
+  python3 - "$url" "$out/hf" "$prompt" > "$out/vllm.txt" <<'PY'
 import json, sys, urllib.request
-url, folder, prompt, barl_file = sys.argv[1:]
+url, folder, prompt = sys.argv[1:]
 body = {"model": folder, "messages": [{"role": "user", "content": prompt}],
         "temperature": 0, "max_tokens": 32}
 req = urllib.request.Request(url + "/v1/chat/completions", json.dumps(body).encode(),
                              {"Content-Type": "application/json"})
-text = json.load(urllib.request.urlopen(req, timeout=300))["choices"][0]["message"]["content"]
-barl = open(barl_file).read().rstrip("\n")
-print(f"vllm:         {text!r}\nbarl:         {barl!r}")
-if text.strip() != barl.strip():
-    print("DIFFER")
-    sys.exit(1)
-print("same greedy text")
+print(json.load(urllib.request.urlopen(req, timeout=300))["choices"][0]["message"]["content"])
 PY
+  same_as_barl vllm
 fi

@@ -142,7 +142,17 @@ impl VllmServers {
                     "{path} answered {code}: {}",
                     clip(&r.into_string().unwrap_or_default())
                 ),
-                Err(e) => format!("{path}: {e}"),
+                // ureq's own text repeats the URL, which the error names already.
+                Err(ureq::Error::Transport(t)) => {
+                    let mut m = format!("{path}: {}", t.kind());
+                    if let Some(msg) = t.message() {
+                        m += &format!(": {msg}");
+                    }
+                    if let Some(cause) = std::error::Error::source(&t) {
+                        m += &format!(": {cause}");
+                    }
+                    m
+                }
             };
             if attempt >= self.retries {
                 let tries = attempt + 1;
@@ -228,26 +238,14 @@ pub fn parse_completions(v: &Value, n: usize) -> Result<Vec<Completion>, String>
     let mut out: Vec<Option<Completion>> = vec![None; n];
     for c in choices {
         let index = c["index"].as_u64().ok_or("a choice without `index`")? as usize;
-        let tokens: Vec<u32> = c["token_ids"]
-            .as_array()
-            .ok_or("a choice without `token_ids` (vLLM older than return_token_ids?)")?
-            .iter()
-            .map(|t| {
-                t.as_u64()
-                    .map(|t| t as u32)
-                    .ok_or("a token id that is not an integer")
-            })
-            .collect::<Result<_, _>>()?;
-        let logprobs: Vec<f32> = c["logprobs"]["token_logprobs"]
-            .as_array()
-            .ok_or("a choice without `logprobs.token_logprobs`")?
-            .iter()
-            .map(|l| {
-                l.as_f64()
-                    .map(|l| l as f32)
-                    .ok_or("a log-prob that is not a number")
-            })
-            .collect::<Result<_, _>>()?;
+        let tokens = numbers(&c["token_ids"], "token_ids", |t| {
+            t.as_u64().map(|t| t as u32)
+        })?;
+        let logprobs = numbers(
+            &c["logprobs"]["token_logprobs"],
+            "logprobs.token_logprobs",
+            |l| l.as_f64().map(|l| l as f32),
+        )?;
         if logprobs.len() != tokens.len() {
             return Err(format!(
                 "{} log-probs for {} tokens",
@@ -272,6 +270,17 @@ pub fn parse_completions(v: &Value, n: usize) -> Result<Vec<Completion>, String>
     out.into_iter()
         .enumerate()
         .map(|(i, c)| c.ok_or(format!("no choice with index {i}")))
+        .collect()
+}
+
+/// The array `v` of a choice (field `what`), each entry read by `read`.
+fn numbers<T>(v: &Value, what: &str, read: impl Fn(&Value) -> Option<T>) -> Result<Vec<T>, String> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| format!("a choice without `{what}`"))?;
+    items
+        .iter()
+        .map(|x| read(x).ok_or_else(|| format!("`{what}` holds {x}, not a number")))
         .collect()
 }
 
@@ -331,7 +340,16 @@ mod tests {
         assert!(parse_completions(&v, 2).unwrap_err().contains("abort"));
         let mut v = answer();
         v["choices"][0]["token_ids"] = Value::Null;
-        assert!(parse_completions(&v, 2).unwrap_err().contains("token_ids"));
+        assert_eq!(
+            parse_completions(&v, 2).unwrap_err(),
+            "a choice without `token_ids`"
+        );
+        let mut v = answer();
+        v["choices"][0]["logprobs"]["token_logprobs"][1] = json!("x");
+        assert_eq!(
+            parse_completions(&v, 2).unwrap_err(),
+            "`logprobs.token_logprobs` holds \"x\", not a number"
+        );
         assert_eq!(
             parse_completions(&json!({}), 1).unwrap_err(),
             "no `choices` array"
