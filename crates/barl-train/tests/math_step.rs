@@ -1,6 +1,7 @@
 //! One RL step on a tiny model: advantages match the `barl-core` functions on the
 //! same probe values, the update follows the advantage's sign, gradient
-//! accumulation equals one big batch, and a non-finite loss skips the step.
+//! accumulation equals one big batch, a non-finite loss skips the step, and
+//! the truncated importance weights of sampler log-probs scale the loss.
 
 use barl_core::{
     chunk_step_of_tokens, math_bayesian_values, normalize_over_batch, progress_values,
@@ -283,4 +284,58 @@ fn a_non_finite_loss_skips_the_step_and_changes_nothing() {
         .to_vec1()
         .unwrap();
     assert_eq!(before, after);
+}
+
+#[test]
+fn server_log_probs_weight_each_token_by_the_truncated_ratio() {
+    let tok = byte_tokenizer().unwrap();
+    let (_, full) = batch(&tok);
+    let mut r = full.clone();
+    r.group.truncate(1);
+    r.prompt.truncate(1);
+    r.response.truncate(1);
+    r.text.truncate(1);
+    r.reward.truncate(1);
+    r.truncated.truncate(1);
+    let c = TrainConfig {
+        train_batch_size: 1,
+        micro_batch_size: 1,
+        ..TrainConfig::default()
+    };
+    let adv = vec![vec![1.0; r.response[0].len()]];
+    // The reference: old log-probs recomputed by the model (ratio 1, loss -A = -1).
+    let m = model(5);
+    let mine = score_no_grad(&m, &[(&r.prompt[0], &r.response[0])]).unwrap();
+    let mut exact = r.clone();
+    exact.old_logp = mine.clone();
+    let (mut opt, vars) = optimizer(&m, 1e-3);
+    let st = ppo_update(&m, &mut opt, &vars, &exact, &adv, None, &c).unwrap();
+    assert!(st.tis_weight.is_none());
+    let after_exact = logp_sum(&m, &exact, 0);
+    // Sampler log-probs shifted by ln s: w = min(1 / s, cap = 2) on every
+    // token, so loss = -w; s = 1 is the exact update again.
+    let ln = |x: f32| x.ln();
+    for (shift, w) in [(1.0f32, 1.0f32), (2.0, 0.5), (0.5, 2.0), (0.25, 2.0)] {
+        let m = model(5);
+        let mut t = r.clone();
+        // Ignored: the update's own forward is the old policy.
+        t.old_logp = vec![vec![0.0; r.response[0].len()]];
+        t.server_logp = vec![mine[0].iter().map(|l| l + ln(shift)).collect()];
+        let (mut opt, vars) = optimizer(&m, 1e-3);
+        let st = ppo_update(&m, &mut opt, &vars, &t, &adv, None, &c).unwrap();
+        assert!(
+            (st.pg_loss + w as f64).abs() < 1e-4,
+            "shift {shift}: {}",
+            st.pg_loss
+        );
+        assert!((st.tis_weight.unwrap() - w as f64).abs() < 1e-4);
+        let (mean, max) = st.server_diff.unwrap();
+        assert!((mean - ln(shift).abs() as f64).abs() < 1e-4, "{mean}");
+        assert!((max - ln(shift).abs() as f64).abs() < 1e-4, "{max}");
+        if shift == 1.0 {
+            // The same gradient as the exact update, so the same new weights.
+            let got = logp_sum(&m, &t, 0);
+            assert!((got - after_exact).abs() < 1e-4, "{got} vs {after_exact}");
+        }
+    }
 }

@@ -222,6 +222,20 @@ fn vllm_samples_barls_tokens_and_log_probs_and_follows_reloaded_weights() {
     let got = vllm.sample(&refs[..1], &greedy).unwrap();
     assert_eq!(got[0][0].tokens, want[0].tokens);
 
+    // Truncated importance sampling on the servers' log-probs: one step, no
+    // extra forward; the weights are ~1 (the server matches barl).
+    let mut tis_overrides = overrides.to_vec();
+    tis_overrides.push("rollout.old_logprobs=server-tis".into());
+    let tis_cfg =
+        TrainConfig::load(Some(Path::new("preset:cpu-arith-grpo")), &tis_overrides).unwrap();
+    let mut tis = Trainer::new(tis_cfg, &dir.join("run-tis"), false).unwrap();
+    let line = tis.step().unwrap();
+    let st = line.train.unwrap();
+    let w = st.tis_weight_mean.unwrap();
+    assert!((w - 1.0).abs() < 1e-3, "rollout/tis_weight/mean {w}");
+    assert!(st.logprob_diff_mean.unwrap() < 1e-3);
+    drop(tis);
+
     // A server that dies ends the step with an error naming its URL; once it
     // is back on the same port, --resume finishes the run.
     let port = server.port;

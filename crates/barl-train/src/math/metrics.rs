@@ -127,6 +127,13 @@ pub struct StepStats {
         skip_serializing_if = "Option::is_none"
     )]
     pub logprob_diff_max: Option<f64>,
+    /// `rollout.old_logprobs = "server-tis"`: the token mean of the truncated
+    /// importance weight `min(pi_barl / pi_server, tis_cap)`.
+    #[serde(
+        rename = "rollout/tis_weight/mean",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tis_weight_mean: Option<f64>,
     #[serde(rename = "timing_s/gen")]
     pub gen_seconds: f64,
     #[serde(rename = "timing_s/probe")]

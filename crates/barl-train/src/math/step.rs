@@ -47,6 +47,9 @@ pub struct Rollouts {
     pub reward: Vec<f32>,
     /// The response hit `max_response_len`.
     pub truncated: Vec<bool>,
+    /// The sampler's log-probs when they are not `old_logp`
+    /// (`rollout.old_logprobs = "server-tis"`); empty otherwise.
+    pub server_logp: Vec<Vec<f32>>,
 }
 
 impl Rollouts {
@@ -236,6 +239,10 @@ pub struct UpdateStats {
     /// Optimizer steps taken and skipped (non-finite loss or gradient).
     pub optimizer_steps: usize,
     pub skipped: usize,
+    /// With `server_logp`: the token mean of the truncated importance
+    /// weight, and the mean and max `|log p_barl - log p_server|`.
+    pub tis_weight: Option<f64>,
+    pub server_diff: Option<(f64, f64)>,
 }
 
 /// PPO-clip on the rollouts with their token advantages.
@@ -247,6 +254,12 @@ pub struct UpdateStats {
 /// with nothing changed, if the loss or the gradient norm is not finite). This
 /// repeats `ppo_epochs` times. `ref_logp`, when given, holds the frozen
 /// reference's log-probs for the KL term `kl_coef * KL_est`.
+///
+/// With `r.server_logp` (truncated importance sampling, `server-tis`) the old
+/// log-probs are the forward's own, detached, and token `t`'s advantage is
+/// scaled by `w_t = min(exp(log p(t) - log p_server(t)), tis_cap)`: for
+/// `w >= 0`, `-min(r A w, clip(r) A w) = w * -min(r A, clip(r) A)`, so this is
+/// the weighted PPO term exactly.
 pub fn ppo_update<M: CausalLm + ?Sized>(
     model: &M,
     opt: &mut AdamW,
@@ -258,6 +271,8 @@ pub fn ppo_update<M: CausalLm + ?Sized>(
 ) -> Result<UpdateStats, TrainError> {
     let mut st = UpdateStats::default();
     let (mut tok_total, mut norm_sum) = (0f64, 0f64);
+    let tis = !r.server_logp.is_empty();
+    let (mut w_sum, mut diff_sum, mut diff_max) = (0f64, 0f64, 0f64);
     let order: Vec<usize> = (0..r.len()).collect();
     for _ in 0..cfg.ppo_epochs {
         for batch in order.chunks(cfg.train_batch_size) {
@@ -296,6 +311,20 @@ pub fn ppo_update<M: CausalLm + ?Sized>(
                     &dev,
                 )?;
                 let a = Tensor::from_vec(pad(&mut micro.iter().map(|&j| &adv[j])), (b, l), &dev)?;
+                let (old, a) = if tis {
+                    let server = pad(&mut micro.iter().map(|&j| &r.server_logp[j]));
+                    let server = Tensor::from_vec(server, (b, l), &dev)?;
+                    let cur = s.logprobs.detach();
+                    let gap = (&cur - &server)?;
+                    let w = gap.exp()?.clamp(0.0, cfg.rollout.tis_cap)?;
+                    w_sum += (&w * &s.mask)?.sum_all()?.to_scalar::<f32>()? as f64;
+                    let abs = (gap.abs()? * &s.mask)?;
+                    diff_sum += abs.sum_all()?.to_scalar::<f32>()? as f64;
+                    diff_max = diff_max.max(abs.max_all()?.to_scalar::<f32>()? as f64);
+                    (cur, (a * w)?)
+                } else {
+                    (old, a)
+                };
                 let out = ppo_clip_loss(
                     &s.logprobs,
                     &old,
@@ -354,6 +383,11 @@ pub fn ppo_update<M: CausalLm + ?Sized>(
             norm_sum += opt.step_grads(&grads)?;
             st.optimizer_steps += 1;
         }
+    }
+    if tis {
+        let n = tok_total.max(1.0);
+        st.tis_weight = Some(w_sum / n);
+        st.server_diff = Some((diff_sum / n, diff_max));
     }
     if tok_total > 0.0 {
         st.pg_loss /= tok_total;

@@ -325,10 +325,7 @@ impl Trainer {
                 let r = rollout(model, tokenizer, &batch, cfg, &stops, first_stream, &equal)?;
                 (r, None)
             }
-            Some(s) => {
-                let (r, d) = s.rollout(&self.engine, &batch, cfg, first_stream, &equal)?;
-                (r, Some(d))
-            }
+            Some(s) => s.rollout(&self.engine, &batch, cfg, first_stream, &equal)?,
         };
         let t_gen = t.elapsed().as_secs_f64();
 
@@ -413,8 +410,9 @@ impl Trainer {
                 num_hypotheses_mean: value.map(|_| mean(&hypotheses)),
                 prompts_truncated: self.truncated,
                 prompts_skipped: self.skipped,
-                logprob_diff_mean: diff.map(|d| d.mean),
-                logprob_diff_max: diff.map(|d| d.max),
+                logprob_diff_mean: diff.map(|d| d.mean).or(st.server_diff.map(|d| d.0)),
+                logprob_diff_max: diff.map(|d| d.max).or(st.server_diff.map(|d| d.1)),
+                tis_weight_mean: st.tis_weight,
                 gen_seconds: t_gen,
                 probe_seconds: t_probe,
                 update_seconds: t_update,

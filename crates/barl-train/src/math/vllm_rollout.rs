@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use barl_model::CausalLm;
 
-use super::config::TrainConfig;
+use super::config::{OldLogprobs, TrainConfig};
 use super::engine::Engine;
 use super::step::{grade_completions, reference_logprobs, PromptItem, Rollouts};
 use super::vllm::{VllmSampling, VllmServers};
@@ -61,9 +61,11 @@ impl RolloutServers {
     }
 
     /// [`super::step::rollout`] through the servers: prompt `i` of the step
-    /// draws with seed `seed + first_stream + i`. `old_logp` is barl's own
-    /// forward of the sampled tokens (so the PPO ratio is exact); the
-    /// servers' log-probs are only compared with it.
+    /// draws with seed `seed + first_stream + i`. With `rollout.old_logprobs
+    /// = "recompute"`, `old_logp` is barl's own forward of the sampled tokens
+    /// (so the PPO ratio is exact) and the servers' log-probs are only
+    /// compared with it; with `"server-tis"` they go to `server_logp` for the
+    /// update's importance weights, and the gap is measured there (`None` here).
     pub fn rollout(
         &self,
         engine: &Engine,
@@ -71,7 +73,7 @@ impl RolloutServers {
         cfg: &TrainConfig,
         first_stream: u64,
         grade: &dyn Fn(&str, &str) -> bool,
-    ) -> Result<(Rollouts, LogprobDiff), TrainError> {
+    ) -> Result<(Rollouts, Option<LogprobDiff>), TrainError> {
         let ids: Vec<&[u32]> = prompts.iter().map(|p| p.ids.as_slice()).collect();
         let sampling = VllmSampling {
             n: cfg.n_samples_per_prompt,
@@ -88,10 +90,14 @@ impl RolloutServers {
             .flatten()
             .collect();
         let mut r = grade_completions(&engine.tokenizer, prompts, completions, cfg, grade)?;
+        if cfg.rollout.old_logprobs == OldLogprobs::ServerTis {
+            r.server_logp = r.old_logp.clone();
+            return Ok((r, None));
+        }
         let mine = reference_logprobs(&engine.model, &r, cfg.micro_batch_size)?;
         let diff = logprob_diff(&r.old_logp, &mine);
         r.old_logp = mine;
-        Ok((r, diff))
+        Ok((r, Some(diff)))
     }
 }
 

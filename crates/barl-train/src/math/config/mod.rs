@@ -77,6 +77,24 @@ barl_core::named_enum! {
     }
 }
 
+barl_core::named_enum! {
+    /// The old log-probs of the PPO ratio with vLLM rollouts.
+    #[derive(Default)]
+    pub enum OldLogprobs ("old log-probs") {
+        /// barl's own forward of the sampled tokens before the update: the
+        /// exact ratio; the servers' log-probs are only compared with it.
+        #[default]
+        Recompute = "recompute",
+        /// No extra forward: the update's own forward (detached) is the old
+        /// policy, and each token's term is weighted by the truncated
+        /// importance ratio `min(pi_barl / pi_server, rollout.tis_cap)` for
+        /// the sampler/trainer mismatch. Needs one optimiser step per rollout
+        /// batch (`ppo_epochs = 1`, `train_batch_size` >= the completions of
+        /// a step), where that forward is the policy that sampled.
+        ServerTis = "server-tis",
+    }
+}
+
 /// The `[rollout]` table: where generation runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -92,6 +110,9 @@ pub struct RolloutConfig {
     pub timeout_s: f64,
     /// Further tries of a failed request (doubling back-off from 0.5 s).
     pub retries: usize,
+    pub old_logprobs: OldLogprobs,
+    /// The cap `C` of the truncated importance weight (`server-tis`).
+    pub tis_cap: f64,
 }
 
 impl Default for RolloutConfig {
@@ -103,6 +124,8 @@ impl Default for RolloutConfig {
             sync_dir: PathBuf::new(),
             timeout_s: 600.0,
             retries: 3,
+            old_logprobs: OldLogprobs::Recompute,
+            tis_cap: 2.0,
         }
     }
 }
@@ -400,6 +423,32 @@ impl TrainConfig {
                 return invalid(
                     "rollout.urls",
                     format!("{u:?} is not an http:// or https:// URL"),
+                );
+            }
+        }
+        if ro.old_logprobs == OldLogprobs::ServerTis {
+            let per_step = self.rollout_batch_size * self.n_samples_per_prompt;
+            if ro.backend != RolloutBackend::Vllm {
+                return invalid(
+                    "rollout.old_logprobs",
+                    "\"server-tis\" needs rollout.backend = \"vllm\"".into(),
+                );
+            }
+            if self.ppo_epochs != 1 || self.train_batch_size < per_step {
+                return invalid(
+                    "rollout.old_logprobs",
+                    format!(
+                        "\"server-tis\" needs one optimiser step per rollout batch: \
+                         ppo_epochs = 1 (got {}) and train_batch_size >= {per_step} \
+                         (got {})",
+                        self.ppo_epochs, self.train_batch_size
+                    ),
+                );
+            }
+            if !(ro.tis_cap.is_finite() && ro.tis_cap > 0.0) {
+                return invalid(
+                    "rollout.tis_cap",
+                    format!("must be a positive number, got {}", ro.tis_cap),
                 );
             }
         }

@@ -285,7 +285,29 @@ fn validate_names_the_broken_key() {
     };
     base.validate().unwrap();
     type Edit = fn(&mut TrainConfig);
-    let cases: [(Edit, &str); 21] = [
+    let cases: [(Edit, &str); 24] = [
+        (
+            |c| c.rollout.old_logprobs = OldLogprobs::ServerTis,
+            "rollout.old_logprobs: \"server-tis\" needs rollout.backend = \"vllm\"",
+        ),
+        (
+            |c| {
+                c.rollout.backend = RolloutBackend::Vllm;
+                c.rollout.urls = vec!["http://h:1".into()];
+                c.rollout.old_logprobs = OldLogprobs::ServerTis;
+                c.train_batch_size = 8;
+            },
+            "rollout.old_logprobs: \"server-tis\" needs one optimiser step per rollout batch: ppo_epochs = 1 (got 1) and train_batch_size >= 16 (got 8)",
+        ),
+        (
+            |c| {
+                c.rollout.backend = RolloutBackend::Vllm;
+                c.rollout.urls = vec!["http://h:1".into()];
+                c.rollout.old_logprobs = OldLogprobs::ServerTis;
+                c.rollout.tis_cap = f64::NAN;
+            },
+            "rollout.tis_cap: must be a positive number, got NaN",
+        ),
         (
             |c| c.rollout.backend = RolloutBackend::Vllm,
             "rollout.urls: empty; rollout.backend = \"vllm\" needs at least one server URL",
