@@ -142,6 +142,18 @@ fn barl_and_progress_advantages_equal_the_core_functions_on_the_probe_values() {
     }
 }
 
+/// The batch's first completion alone (its `old_logp` still to be set).
+fn first_only(full: &Rollouts) -> Rollouts {
+    let mut r = full.clone();
+    r.group.truncate(1);
+    r.prompt.truncate(1);
+    r.response.truncate(1);
+    r.text.truncate(1);
+    r.reward.truncate(1);
+    r.truncated.truncate(1);
+    r
+}
+
 fn logp_sum(m: &AnyModel, r: &Rollouts, j: usize) -> f32 {
     score_no_grad(m, &[(&r.prompt[j], &r.response[j])]).unwrap()[0]
         .iter()
@@ -171,14 +183,8 @@ fn the_update_raises_the_likelihood_of_positive_advantages_and_lowers_negative_o
     let (_, full) = batch(&tok);
     for sign in [1.0f32, -1.0] {
         let m = model(3);
-        let mut r = full.clone();
         // One completion; old log-probs from the model itself (on-policy).
-        r.group.truncate(1);
-        r.prompt.truncate(1);
-        r.response.truncate(1);
-        r.text.truncate(1);
-        r.reward.truncate(1);
-        r.truncated.truncate(1);
+        let mut r = first_only(&full);
         r.old_logp = score_no_grad(&m, &[(&r.prompt[0], &r.response[0])]).unwrap();
         let before = logp_sum(&m, &r, 0);
         let (mut opt, vars) = optimizer(&m, 1e-3);
@@ -290,13 +296,7 @@ fn a_non_finite_loss_skips_the_step_and_changes_nothing() {
 fn server_log_probs_weight_each_token_by_the_truncated_ratio() {
     let tok = byte_tokenizer().unwrap();
     let (_, full) = batch(&tok);
-    let mut r = full.clone();
-    r.group.truncate(1);
-    r.prompt.truncate(1);
-    r.response.truncate(1);
-    r.text.truncate(1);
-    r.reward.truncate(1);
-    r.truncated.truncate(1);
+    let r = first_only(&full);
     let c = TrainConfig {
         train_batch_size: 1,
         micro_batch_size: 1,
