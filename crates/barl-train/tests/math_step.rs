@@ -9,8 +9,8 @@ use barl_core::{
 };
 use barl_model::testing::{byte_tokenizer, tiny_llama_config, tiny_llama_weights};
 use barl_model::{score_no_grad, AnyModel, CausalLm, Tokenizer};
-use barl_train::math::config::TrainConfig;
-use barl_train::math::step::{advantages, ppo_update, PromptItem, Rollouts};
+use barl_train::math::config::{OldLogprobs, TrainConfig};
+use barl_train::math::step::{advantages, ppo_update, LogprobDiff, PromptItem, Rollouts};
 use barl_train::optim::{AdamW, AdamWConfig};
 use candle_core::{Device, Var};
 
@@ -302,6 +302,8 @@ fn server_log_probs_weight_each_token_by_the_truncated_ratio() {
         micro_batch_size: 1,
         ..TrainConfig::default()
     };
+    let mut tis = c.clone();
+    tis.rollout.old_logprobs = OldLogprobs::ServerTis;
     let adv = vec![vec![1.0; r.response[0].len()]];
     // The reference: old log-probs recomputed by the model (ratio 1, loss -A = -1).
     let m = model(5);
@@ -318,18 +320,17 @@ fn server_log_probs_weight_each_token_by_the_truncated_ratio() {
     for (shift, w) in [(1.0f32, 1.0f32), (2.0, 0.5), (0.5, 2.0), (0.25, 2.0)] {
         let m = model(5);
         let mut t = r.clone();
-        // Ignored: the update's own forward is the old policy.
-        t.old_logp = vec![vec![0.0; r.response[0].len()]];
-        t.server_logp = vec![mine[0].iter().map(|l| l + ln(shift)).collect()];
+        // The sampler's log-probs; the update's own forward is the old policy.
+        t.old_logp = vec![mine[0].iter().map(|l| l + ln(shift)).collect()];
         let (mut opt, vars) = optimizer(&m, 1e-3);
-        let st = ppo_update(&m, &mut opt, &vars, &t, &adv, None, &c).unwrap();
+        let st = ppo_update(&m, &mut opt, &vars, &t, &adv, None, &tis).unwrap();
         assert!(
             (st.pg_loss + w as f64).abs() < 1e-4,
             "shift {shift}: {}",
             st.pg_loss
         );
         assert!((st.tis_weight.unwrap() - w as f64).abs() < 1e-4);
-        let (mean, max) = st.server_diff.unwrap();
+        let LogprobDiff { mean, max } = st.server_diff.unwrap();
         assert!((mean - ln(shift).abs() as f64).abs() < 1e-4, "{mean}");
         assert!((max - ln(shift).abs() as f64).abs() < 1e-4, "{max}");
         if shift == 1.0 {

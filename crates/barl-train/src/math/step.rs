@@ -19,7 +19,7 @@ use barl_model::{
 };
 use candle_core::{Tensor, Var};
 
-use super::config::TrainConfig;
+use super::config::{OldLogprobs, TrainConfig};
 use super::hypotheses::build_hypotheses;
 use super::probe::{probe_ids, probe_probs_shared};
 use crate::optim::AdamW;
@@ -47,9 +47,6 @@ pub struct Rollouts {
     pub reward: Vec<f32>,
     /// The response hit `max_response_len`.
     pub truncated: Vec<bool>,
-    /// The sampler's log-probs when they are not `old_logp`
-    /// (`rollout.old_logprobs = "server-tis"`); empty otherwise.
-    pub server_logp: Vec<Vec<f32>>,
 }
 
 impl Rollouts {
@@ -239,10 +236,18 @@ pub struct UpdateStats {
     /// Optimizer steps taken and skipped (non-finite loss or gradient).
     pub optimizer_steps: usize,
     pub skipped: usize,
-    /// With `server_logp`: the token mean of the truncated importance
-    /// weight, and the mean and max `|log p_barl - log p_server|`.
+    /// `server-tis`: the token mean of the truncated importance weight, and
+    /// the gap `|log p_barl - log p_server|` the update's forward saw.
     pub tis_weight: Option<f64>,
-    pub server_diff: Option<(f64, f64)>,
+    pub server_diff: Option<LogprobDiff>,
+}
+
+/// How far a sampler's log-probs of the sampled tokens are from barl's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogprobDiff {
+    /// Mean of `|log p_sampler - log p_barl|` over all response tokens.
+    pub mean: f64,
+    pub max: f64,
 }
 
 /// PPO-clip on the rollouts with their token advantages.
@@ -255,9 +260,10 @@ pub struct UpdateStats {
 /// repeats `ppo_epochs` times. `ref_logp`, when given, holds the frozen
 /// reference's log-probs for the KL term `kl_coef * KL_est`.
 ///
-/// With `r.server_logp` (truncated importance sampling, `server-tis`) the old
-/// log-probs are the forward's own, detached, and token `t`'s advantage is
-/// scaled by `w_t = min(exp(log p(t) - log p_server(t)), tis_cap)`: for
+/// With `rollout.old_logprobs = "server-tis"` (truncated importance sampling)
+/// `r.old_logp` holds the sampler's log-probs; the old policy of the ratio is
+/// the forward's own, detached, and token `t`'s advantage is scaled by
+/// `w_t = min(exp(log p(t) - log p_server(t)), tis_cap)`: for
 /// `w >= 0`, `-min(r A w, clip(r) A w) = w * -min(r A, clip(r) A)`, so this is
 /// the weighted PPO term exactly.
 pub fn ppo_update<M: CausalLm + ?Sized>(
@@ -271,7 +277,7 @@ pub fn ppo_update<M: CausalLm + ?Sized>(
 ) -> Result<UpdateStats, TrainError> {
     let mut st = UpdateStats::default();
     let (mut tok_total, mut norm_sum) = (0f64, 0f64);
-    let tis = !r.server_logp.is_empty();
+    let tis = cfg.rollout.old_logprobs == OldLogprobs::ServerTis;
     let (mut w_sum, mut diff_sum, mut diff_max) = (0f64, 0f64, 0f64);
     let order: Vec<usize> = (0..r.len()).collect();
     for _ in 0..cfg.ppo_epochs {
@@ -312,10 +318,9 @@ pub fn ppo_update<M: CausalLm + ?Sized>(
                 )?;
                 let a = Tensor::from_vec(pad(&mut micro.iter().map(|&j| &adv[j])), (b, l), &dev)?;
                 let (old, a) = if tis {
-                    let server = pad(&mut micro.iter().map(|&j| &r.server_logp[j]));
-                    let server = Tensor::from_vec(server, (b, l), &dev)?;
+                    // `old` holds the server's log-probs here.
                     let cur = s.logprobs.detach();
-                    let gap = (&cur - &server)?;
+                    let gap = (&cur - &old)?;
                     let w = gap.exp()?.clamp(0.0, cfg.rollout.tis_cap)?;
                     w_sum += (&w * &s.mask)?.sum_all()?.to_scalar::<f32>()? as f64;
                     let abs = (gap.abs()? * &s.mask)?;
@@ -387,7 +392,10 @@ pub fn ppo_update<M: CausalLm + ?Sized>(
     if tis {
         let n = tok_total.max(1.0);
         st.tis_weight = Some(w_sum / n);
-        st.server_diff = Some((diff_sum / n, diff_max));
+        st.server_diff = Some(LogprobDiff {
+            mean: diff_sum / n,
+            max: diff_max,
+        });
     }
     if tok_total > 0.0 {
         st.pg_loss /= tok_total;

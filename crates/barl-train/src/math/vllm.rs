@@ -88,10 +88,6 @@ impl VllmServers {
         Ok(servers)
     }
 
-    pub fn urls(&self) -> &[String] {
-        &self.urls
-    }
-
     fn err(&self, server: usize, message: impl Into<String>) -> ServerError {
         ServerError {
             url: self.urls[server].clone(),

@@ -9,7 +9,7 @@ use barl_model::CausalLm;
 
 use super::config::{OldLogprobs, TrainConfig};
 use super::engine::Engine;
-use super::step::{grade_completions, reference_logprobs, PromptItem, Rollouts};
+use super::step::{grade_completions, reference_logprobs, LogprobDiff, PromptItem, Rollouts};
 use super::vllm::{VllmSampling, VllmServers};
 use crate::TrainError;
 
@@ -18,14 +18,6 @@ pub struct RolloutServers {
     pub vllm: VllmServers,
     /// Absolute: the servers do not share barl's working directory.
     pub sync_dir: PathBuf,
-}
-
-/// How far the servers' log-probs of the sampled tokens are from barl's.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LogprobDiff {
-    /// Mean of `|log p_vllm - log p_barl|` over all response tokens.
-    pub mean: f64,
-    pub max: f64,
 }
 
 impl RolloutServers {
@@ -50,10 +42,18 @@ impl RolloutServers {
     /// Writes the policy's weights to `sync_dir` (atomically, as a Hugging
     /// Face folder) and has every server reload them.
     pub fn sync(&self, engine: &Engine) -> Result<(), TrainError> {
+        // The variables' own tensors: nothing updates them while they are
+        // written, so no snapshot copy (`to_weights`) is needed.
+        let weights = engine
+            .model
+            .named_vars()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
         barl_model::save_hf_folder(
             &self.sync_dir,
             engine.model.config(),
-            &engine.model.to_weights()?,
+            &weights,
             &engine.tokenizer,
             engine.chat_template.as_deref(),
         )?;
@@ -64,7 +64,7 @@ impl RolloutServers {
     /// draws with seed `seed + first_stream + i`. With `rollout.old_logprobs
     /// = "recompute"`, `old_logp` is barl's own forward of the sampled tokens
     /// (so the PPO ratio is exact) and the servers' log-probs are only
-    /// compared with it; with `"server-tis"` they go to `server_logp` for the
+    /// compared with it; with `"server-tis"` they stay in `old_logp` for the
     /// update's importance weights, and the gap is measured there (`None` here).
     pub fn rollout(
         &self,
@@ -91,7 +91,6 @@ impl RolloutServers {
             .collect();
         let mut r = grade_completions(&engine.tokenizer, prompts, completions, cfg, grade)?;
         if cfg.rollout.old_logprobs == OldLogprobs::ServerTis {
-            r.server_logp = r.old_logp.clone();
             return Ok((r, None));
         }
         let mine = reference_logprobs(&engine.model, &r, cfg.micro_batch_size)?;
