@@ -139,10 +139,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Whether vLLM's venv is there, or must be (`BARL_REQUIRE_DATA=1`).
 fn vllm_ready() -> bool {
-    let venv = std::env::var_os("BARL_VLLM_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/barl/vllm-venv")));
-    common::required() || venv.is_some_and(|v| v.join("bin/python").exists())
+    common::required() || barl_model::testing::vllm_venv_python().is_some_and(|p| p.exists())
 }
 
 /// Stops the README's server (port 8000) when dropped.

@@ -1,5 +1,7 @@
 //! A tiny model with a byte-level tokenizer, for tests and smoke runs of the
-//! training loop without downloading anything.
+//! training loop without downloading anything; and the rule for tests that
+//! need real files (skipped with a note when absent, unless
+//! `BARL_REQUIRE_DATA=1`, as in CI, makes that a failure).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -138,4 +140,40 @@ pub fn assert_every_var_has_a_gradient<'a>(
             "{name}: gradient norm {norm}"
         );
     }
+}
+
+/// Whether missing data must fail the test (`BARL_REQUIRE_DATA=1`, as in CI).
+pub fn data_required() -> bool {
+    std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1")
+}
+
+/// `path` if it exists; otherwise a skip note naming `what`, or a failure
+/// under `BARL_REQUIRE_DATA=1`.
+pub fn present_or_skip(what: &str, path: Option<PathBuf>) -> Option<PathBuf> {
+    let found = path.filter(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            !data_required(),
+            "{what} is missing and BARL_REQUIRE_DATA=1"
+        );
+        eprintln!("skipping: {what} is missing");
+    }
+    found
+}
+
+/// The path in the environment variable `var`, under [`present_or_skip`].
+pub fn env_path(var: &str) -> Option<PathBuf> {
+    present_or_skip(
+        &format!("{var} (an existing path)"),
+        std::env::var_os(var).map(PathBuf::from),
+    )
+}
+
+/// The Python of `scripts/vllm-cpu.sh`'s venv (`$BARL_VLLM_VENV`, default
+/// `~/.cache/barl/vllm-venv`), whether or not it is installed.
+pub fn vllm_venv_python() -> Option<PathBuf> {
+    std::env::var_os("BARL_VLLM_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/barl/vllm-venv")))
+        .map(|v| v.join("bin/python"))
 }

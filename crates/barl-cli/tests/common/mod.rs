@@ -24,26 +24,8 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Whether missing data must fail the test (`BARL_REQUIRE_DATA=1`, as in CI).
-pub fn required() -> bool {
-    std::env::var("BARL_REQUIRE_DATA").is_ok_and(|v| v == "1")
-}
-
-/// The path in `var`, if it names an existing file or folder; otherwise a
-/// skip note, or a failure under `BARL_REQUIRE_DATA=1`.
-pub fn env_path(var: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(var)
-        .map(PathBuf::from)
-        .filter(|p| p.exists());
-    if found.is_none() {
-        assert!(
-            !required(),
-            "{var} is not set to an existing path and BARL_REQUIRE_DATA=1"
-        );
-        eprintln!("skipping: {var} not set to an existing path");
-    }
-    found
-}
+#[allow(unused_imports)]
+pub use barl_model::testing::{data_required as required, env_path};
 
 /// The command's stderr as text.
 pub fn stderr(o: &Output) -> String {
