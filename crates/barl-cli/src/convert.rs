@@ -16,6 +16,16 @@ pub enum WeightType {
     Bf16,
 }
 
+impl WeightType {
+    /// The tensor type it names.
+    pub fn dtype(self) -> DType {
+        match self {
+            WeightType::F32 => DType::F32,
+            WeightType::Bf16 => DType::BF16,
+        }
+    }
+}
+
 /// Options of `barl convert`.
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
@@ -34,10 +44,6 @@ pub struct ConvertArgs {
 
 /// Runs `barl convert`: writes the folder and prints one line saying what it holds.
 pub fn run(args: &ConvertArgs) -> Result<()> {
-    let dtype = match args.dtype {
-        WeightType::F32 => DType::F32,
-        WeightType::Bf16 => DType::BF16,
-    };
     if args.out.exists() && !args.force {
         return Err(UsageError(format!(
             "{} exists; pass --force to replace it",
@@ -45,7 +51,7 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         ))
         .into());
     }
-    let c = barl_model::convert(&args.input, &args.out, dtype)?;
+    let c = barl_model::convert(&args.input, &args.out, args.dtype.dtype())?;
     println!(
         "{}: {} tensors, {:.1}M parameters, {:?}, chat template: {}",
         c.out.display(),

@@ -31,6 +31,9 @@ pub struct EvalArgs {
     /// Model: a GGUF file or a Hugging Face folder
     #[arg(long)]
     pub model: PathBuf,
+    /// A LoRA adapter (PEFT folder) applied to --model without merging
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
     /// Benchmarks, comma-separated: gsm8k, math500, aime24, aime25, amc23, minerva_math, olympiadbench, college_math (and the training sets gsm8k_train, math_train), or
     /// JSONL/parquet files read with --input-key and --label-key
     /// [default: gsm8k, unless --from-config is given]
@@ -201,7 +204,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&out).map_err(|e| usage(format!("--out {}: {e}", out.display())))?;
     let settings = RowSettings {
-        model: model_identity(&args.model),
+        model: match &args.adapter {
+            Some(a) => format!(
+                "{} + adapter {}",
+                model_identity(&args.model),
+                model_identity(a)
+            ),
+            None => model_identity(&args.model),
+        },
         n: args.n,
         temperature: args.temperature,
         top_p: args.top_p,
@@ -227,7 +237,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     check_resume(&out, &settings, args.overwrite)?;
 
-    let engine = Engine::load(&args.model)?;
+    let engine = match &args.adapter {
+        Some(a) => Engine::load_with_adapter(&args.model, a)?,
+        None => Engine::load(&args.model)?,
+    };
     sampling.stop_tokens = engine.stop_tokens();
     let mut all_records = Vec::new();
     let started = Instant::now();

@@ -18,6 +18,9 @@ pub struct GenerateArgs {
     /// Model: a GGUF file or a Hugging Face folder (config.json, *.safetensors, tokenizer.json)
     #[arg(long)]
     pub model: PathBuf,
+    /// A LoRA adapter (PEFT folder) applied to --model without merging
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
     /// One prompt; the completion is printed to stdout
     #[arg(long, conflicts_with = "input")]
     pub prompt: Option<String>,
@@ -77,7 +80,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     cfg.validate()
         .map_err(|e| UsageError(format!("sampling options: {e}")))?;
     let started = Instant::now();
-    let engine = Engine::load(&args.model)?;
+    let engine = match &args.adapter {
+        Some(a) => Engine::load_with_adapter(&args.model, a)?,
+        None => Engine::load(&args.model)?,
+    };
     let loaded_s = started.elapsed().as_secs_f64();
 
     let mut jobs = Vec::new();

@@ -9,6 +9,7 @@ mod data;
 mod eval;
 mod generate;
 mod grade;
+mod merge;
 mod progress;
 mod report;
 mod runs;
@@ -45,6 +46,10 @@ enum Command {
     /// folder) as a Hugging Face folder that transformers and vLLM load
     /// (`barl convert IN OUT [--dtype bf16]`).
     Convert(convert::ConvertArgs),
+    /// Merge a LoRA adapter (PEFT folder; a LoRA run's checkpoints/step-N/adapter)
+    /// into its base model and write a Hugging Face folder
+    /// (`barl merge ADAPTER --base MODEL OUT`).
+    Merge(merge::MergeArgs),
     /// Evaluate a model on math benchmarks: n samples per problem, answers
     /// extracted and graded; accuracy, pass@k, maj@n, tokens, truncation and
     /// reflection statistics. Re-running on the same --out folder resumes.
@@ -117,6 +122,7 @@ fn main() -> ExitCode {
         Some(Command::Synthetic(args)) => synthetic::run(*args),
         Some(Command::Generate(args)) => generate::run(&args),
         Some(Command::Convert(args)) => convert::run(&args),
+        Some(Command::Merge(args)) => merge::run(&args),
         Some(Command::Eval(args)) => eval::run(&args),
         Some(Command::Grade(args)) => grade::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),

@@ -126,3 +126,74 @@ fn convert_writes_a_folder_that_answers_as_the_gguf_does() {
     assert!(tc.contains("chat_template"), "{tc}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_adapter_applied_or_merged_answers_the_same_and_changes_the_base_answer() {
+    use barl_model::lora::{adapted_modules, init_adapter};
+    let Some(model) = env_path("BARL_SMOLLM2") else {
+        return;
+    };
+    let dir = scratch("adapter");
+    let dev = candle_core::Device::Cpu;
+    let loaded = barl_model::load_model(&model, &dev).unwrap();
+    let lora = barl_model::LoraConfig {
+        rank: 8,
+        alpha: 16.0,
+        dropout: 0.0,
+        target_modules: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
+        use_rslora: false,
+    };
+    // A fresh adapter changes nothing (B = 0); give B fixed values in +-0.5.
+    let mut w = init_adapter(&loaded.config, &lora, 3, &dev).unwrap();
+    for m in adapted_modules(&loaded.config, &lora) {
+        let b: Vec<f32> = (0..m.fan_out * lora.rank)
+            .map(|j| (j * 7919 % 101) as f32 / 100.0 - 0.5)
+            .collect();
+        let b = candle_core::Tensor::from_vec(b, (m.fan_out, lora.rank), &dev).unwrap();
+        w.insert(m.key('B'), b);
+    }
+    let adapter = dir.join("adapter");
+    barl_model::save_adapter(&adapter, &lora, &w, &model.display().to_string()).unwrap();
+
+    let greedy = |m: &std::path::Path, extra: &[&std::ffi::OsStr]| {
+        let o = barl()
+            .args(["generate", "--chat", "--max-new-tokens", "16", "--prompt"])
+            .arg("What is the capital of France?")
+            .arg("--model")
+            .arg(m)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let base = greedy(&model, &[]);
+    let applied = greedy(&model, &["--adapter".as_ref(), adapter.as_os_str()]);
+    assert_ne!(applied, base, "the adapter must change the answer");
+    let merge = |out: &std::path::Path, base: &std::path::Path| {
+        barl()
+            .arg("merge")
+            .arg(&adapter)
+            .arg("--base")
+            .arg(base)
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let merged = dir.join("merged");
+    let line = assert_ok(&merge(&merged, &model));
+    assert!(line.contains("272 tensors, 134.5M parameters"), "{line}");
+    assert_eq!(greedy(&merged, &[]), applied);
+    // An existing OUT is kept; a base of another shape is named.
+    let o = merge(&merged, &model);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let tiny = barl_model::testing::save_tiny_llama(&dir, 1).unwrap();
+    let o = merge(&dir.join("bad"), &tiny);
+    assert_ne!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    assert!(
+        e.contains("does not fit") && e.contains("lora_A.weight"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

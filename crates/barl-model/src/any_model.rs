@@ -30,6 +30,28 @@ impl AnyModel {
     }
 }
 
+impl AnyModel {
+    /// The Llama decoder both architectures run on (Qwen2's adds only biases).
+    pub fn decoder_mut(&mut self) -> &mut Llama {
+        match self {
+            AnyModel::Llama(m) => m,
+            AnyModel::Qwen2(m) => m.decoder_mut(),
+        }
+    }
+
+    /// The model with its decoder replaced by `f(decoder)`, e.g.
+    /// `|d| d.with_adapter(..)` (see [`Llama::with_adapter`]).
+    pub fn map_decoder(
+        self,
+        f: impl FnOnce(Llama) -> Result<Llama, ModelError>,
+    ) -> Result<Self, ModelError> {
+        Ok(match self {
+            AnyModel::Llama(m) => AnyModel::Llama(f(m)?),
+            AnyModel::Qwen2(m) => AnyModel::Qwen2(m.map_decoder(f)?),
+        })
+    }
+}
+
 impl Wraps for AnyModel {
     fn inner(&self) -> &dyn CausalLm {
         match self {

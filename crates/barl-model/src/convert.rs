@@ -55,6 +55,31 @@ pub fn convert(input: &Path, out: &Path, dtype: DType) -> Result<Converted, Mode
         });
     }
     let m = load_model(input, &Device::Cpu)?;
+    write(m, out, dtype)
+}
+
+/// `barl merge`: the model `base` (anything [`load_model`] reads) with the
+/// PEFT LoRA adapter in the folder `adapter` merged in (`W + s B A`, see
+/// [`crate::lora`]), written as a Hugging Face folder `out` as [`convert`] does.
+pub fn merge(
+    adapter: &Path,
+    base: &Path,
+    out: &Path,
+    dtype: DType,
+) -> Result<Converted, ModelError> {
+    let a = crate::lora::load_adapter(adapter, &Device::Cpu)?;
+    let mut m = load_model(base, &Device::Cpu)?;
+    crate::lora::merge_adapter(&m.config, &mut m.weights, &a.config, &a.weights).map_err(|e| {
+        ModelError::File {
+            file: adapter.to_path_buf(),
+            msg: format!("does not fit {}: {e}", base.display()),
+        }
+    })?;
+    write(m, out, dtype)
+}
+
+/// Saves a loaded model as a folder and counts what it wrote.
+fn write(m: LoadedModel, out: &Path, dtype: DType) -> Result<Converted, ModelError> {
     save_hf_folder_as(
         out,
         &m.config,

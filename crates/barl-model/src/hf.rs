@@ -294,25 +294,7 @@ pub fn save_hf_folder_as(
     }
     check_weights(config, &to_save).map_err(|m| file_err(dir, format!("cannot save: {m}")))?;
 
-    let name = dir
-        .file_name()
-        .ok_or_else(|| file_err(dir, "not a folder name"))?
-        .to_string_lossy();
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| file_err(&parent, format!("cannot create: {e}")))?;
-    // Unique per process and call, so concurrent saves never share a temp folder.
-    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = parent.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)
-            .map_err(|e| file_err(&tmp, format!("cannot remove stale temp folder: {e}")))?;
-    }
-    std::fs::create_dir(&tmp).map_err(|e| file_err(&tmp, format!("cannot create: {e}")))?;
+    let tmp = temp_beside(dir)?;
     let result = write_folder(
         &tmp,
         config,
@@ -357,14 +339,7 @@ fn write_folder(
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors::serialize_to_file(views, Some(meta), &st_path)
         .map_err(|e| file_err(&st_path, format!("cannot write: {e}")))?;
-    // The crate creates the file owner-only; a server run as another user
-    // (vLLM reading synced weights) must be able to read it, like the JSON files.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&st_path, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| file_err(&st_path, format!("cannot set permissions: {e}")))?;
-    }
+    readable_by_all(&st_path)?;
 
     let write_json = |file: &str, v: &Value| -> Result<(), ModelError> {
         let p = tmp.join(file);
@@ -400,8 +375,44 @@ fn write_folder(
     write_json("tokenizer_config.json", &tc)
 }
 
+/// A new empty temporary folder beside `dir` (same file system, so it can be
+/// renamed into place), unique per process and call.
+pub(crate) fn temp_beside(dir: &Path) -> Result<PathBuf, ModelError> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| file_err(dir, "not a folder name"))?
+        .to_string_lossy();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| file_err(&parent, format!("cannot create: {e}")))?;
+    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = parent.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)
+            .map_err(|e| file_err(&tmp, format!("cannot remove stale temp folder: {e}")))?;
+    }
+    std::fs::create_dir(&tmp).map_err(|e| file_err(&tmp, format!("cannot create: {e}")))?;
+    Ok(tmp)
+}
+
+/// The safetensors crate creates files owner-only; a server run as another
+/// user (vLLM reading synced weights) must be able to read them.
+pub(crate) fn readable_by_all(path: &Path) -> Result<(), ModelError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| file_err(path, format!("cannot set permissions: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Moves `tmp` to `dir`, replacing an existing `dir` (moved aside first, then removed).
-fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
+pub(crate) fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), ModelError> {
     if dir.exists() {
         let old = PathBuf::from(format!("{}.old", tmp.display()));
         std::fs::rename(dir, &old)

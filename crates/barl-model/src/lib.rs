@@ -9,6 +9,8 @@
 //!   Face folders ([`hf`], also saving; [`convert`] writes any loaded model as
 //!   one); the tokenizer ([`tokenizer`]) and chat
 //!   templates ([`chat`]).
+//! - LoRA adapters in PEFT's layout ([`lora`]): trained on frozen base
+//!   weights, saved, loaded and merged.
 //! - Running: batched sampling with a KV cache ([`sample`]), per-token log-probs
 //!   with or without gradients and prefix scoring for BARL's probes ([`score`]).
 //! - [`tiny_gpt::TinyGpt`], the small GPT of the synthetic experiment.
@@ -31,6 +33,7 @@ mod decode;
 mod kernels;
 pub mod layers;
 pub mod llama;
+pub mod lora;
 pub mod qwen2;
 pub mod sample;
 pub mod score;
@@ -48,6 +51,7 @@ pub use tokenizer::Tokenizer;
 pub use any_model::AnyModel;
 pub use layers::{expected_tensors, random_weights, tune_allocator, CausalLm, Mode};
 pub use llama::Llama;
+pub use lora::{load_adapter, save_adapter, Adapter, LoraConfig};
 pub use qwen2::Qwen2;
 pub use sample::{sample, Completion, FinishReason, LogProbKind, SampleConfig};
 pub use score::{score, score_no_grad, PrefixScorer, TokenScores};

@@ -19,13 +19,14 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Module, Tensor, Var};
+use candle_core::{DType, Device, Module, Tensor, Var};
 
 use crate::kernels::few_rows;
 use crate::layers::{
     apply_rotary, attention, attention_mask, positions, rms_norm, swiglu, take_vars, CausalLm,
-    KvCache, Linear, Mask, Mode, Rotary,
+    Dropout, KvCache, Linear, LoraPair, Mask, Mode, Rotary,
 };
+use crate::lora::{self, LoraConfig};
 use crate::{Arch, ModelConfig, ModelError};
 
 /// One decoder layer's weights.
@@ -85,6 +86,13 @@ pub struct Llama {
     train: Weights,
     infer: Weights,
     rotary: Rotary,
+    /// With an adapter: the model without it (sharing the frozen weights'
+    /// storage) and the adapter's settings.
+    base: Option<Box<Llama>>,
+    lora: Option<LoraConfig>,
+    dropout: Option<Dropout>,
+    /// Whether `infer` holds merged weights (`W + s B A`, see [`Llama::merge_for_inference`]).
+    merged: bool,
 }
 
 impl Llama {
@@ -115,10 +123,10 @@ impl Llama {
         let need =
             |n: String| get(&n).ok_or_else(|| ModelError::Config(format!("missing tensor {n}")));
         let linear = |p: String| -> Result<Linear, ModelError> {
-            Ok(Linear {
-                weight: need(format!("{p}.weight"))?,
-                bias: get(&format!("{p}.bias")),
-            })
+            Ok(Linear::new(
+                need(format!("{p}.weight"))?,
+                get(&format!("{p}.bias")),
+            ))
         };
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
@@ -153,7 +161,124 @@ impl Llama {
             train,
             infer,
             rotary: Rotary::new(cfg),
+            base: None,
+            lora: None,
+            dropout: None,
+            merged: false,
         })
+    }
+
+    /// This model with a LoRA adapter on the projections `lora` names:
+    /// `adapter` holds their `lora_A`/`lora_B` under PEFT's names (see
+    /// [`crate::lora`]). The adapter becomes the only trainable variables
+    /// (in [`lora::adapted_modules`] order); the base weights are frozen and
+    /// kept once, shared with [`CausalLm::base`]. Dropout masks follow `seed`.
+    pub fn with_adapter(
+        self,
+        lora: &LoraConfig,
+        adapter: &HashMap<String, Tensor>,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
+        if self.lora.is_some() {
+            return Err(ModelError::Config(
+                "the model already has an adapter".into(),
+            ));
+        }
+        lora.validate().map_err(ModelError::Config)?;
+        lora::check_adapter(&self.cfg, lora, adapter).map_err(ModelError::Config)?;
+        let dropout = (lora.dropout > 0.0).then(|| Dropout {
+            p: lora.dropout,
+            seed,
+            calls: Default::default(),
+        });
+        let mut vars = Vec::new();
+        let mut train = self.infer.clone();
+        let mods = lora::adapted_modules(&self.cfg, lora);
+        let mut mods = mods.iter();
+        for layer in train.layers.iter_mut() {
+            for (name, lin) in [
+                ("q_proj", &mut layer.q),
+                ("k_proj", &mut layer.k),
+                ("v_proj", &mut layer.v),
+                ("o_proj", &mut layer.o),
+                ("gate_proj", &mut layer.gate),
+                ("up_proj", &mut layer.up),
+                ("down_proj", &mut layer.down),
+            ] {
+                if !lora.targets(name) {
+                    continue;
+                }
+                let m = mods
+                    .next()
+                    .expect("one adapted module per targeted projection");
+                let mut var = |which: char| -> Result<Tensor, ModelError> {
+                    let key = m.key(which);
+                    let t = adapter[&key]
+                        .to_dtype(DType::F32)?
+                        .to_device(&self.device)?;
+                    let v = Var::from_tensor(&t)?;
+                    let t = v.as_tensor().clone();
+                    vars.push((key, v));
+                    Ok(t)
+                };
+                lin.lora = Some(LoraPair {
+                    a: var('A')?,
+                    b: var('B')?,
+                    scale: lora.scale(),
+                    dropout: dropout.clone(),
+                });
+            }
+        }
+        let infer = train.detach();
+        Ok(Self {
+            cfg: self.cfg.clone(),
+            device: self.device.clone(),
+            vars,
+            train,
+            infer,
+            rotary: self.rotary.clone(),
+            lora: Some(lora.clone()),
+            dropout,
+            merged: false,
+            base: Some(Box::new(self)),
+        })
+    }
+
+    /// Points the inference path ([`Mode::Infer`]: sampling, old and
+    /// reference log-probs, probes) at merged copies `W + s B A` of the
+    /// adapted projections, so decoding takes the fast path of a plain model
+    /// at the cost of one copy of those weights. The copies do not follow
+    /// optimiser steps: call again after each update. No-op without an adapter.
+    pub fn merge_for_inference(&mut self) -> Result<(), ModelError> {
+        if self.lora.is_none() {
+            return Ok(());
+        }
+        let mut infer = self.train.detach();
+        for layer in infer.layers.iter_mut() {
+            for lin in [
+                &mut layer.q,
+                &mut layer.k,
+                &mut layer.v,
+                &mut layer.o,
+                &mut layer.gate,
+                &mut layer.up,
+                &mut layer.down,
+            ] {
+                if let Some(l) = lin.lora.take() {
+                    let delta = (l.b.matmul(&l.a)? * l.scale)?;
+                    lin.weight = (&lin.weight + delta)?;
+                }
+            }
+        }
+        crate::layers::advise_huge_pages(
+            infer
+                .layers
+                .iter()
+                .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].map(|p| &p.weight)),
+        );
+        self.infer = infer;
+        self.merged = true;
+        Ok(())
     }
 
     fn weights(&self, mode: Mode) -> &Weights {
@@ -215,7 +340,8 @@ impl Llama {
         cache: &mut KvCache,
     ) -> Result<Option<Tensor>, ModelError> {
         use crate::decode::{self, CacheView, LayerSlices, Lin, Pinned};
-        if !self.device.is_cpu() {
+        // The fast path knows plain projections only.
+        if !self.device.is_cpu() || (self.lora.is_some() && !self.merged) {
             return Ok(None);
         }
         let w = &self.infer;
@@ -381,14 +507,25 @@ impl CausalLm for Llama {
 
     fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
         let w = self.weights(mode);
-        let head = Linear {
-            weight: w.lm_head.clone().unwrap_or_else(|| w.embed.clone()),
-            bias: None,
-        };
+        let head = Linear::new(w.lm_head.clone().unwrap_or_else(|| w.embed.clone()), None);
         Ok(head.forward(hidden, mode)?)
     }
 
     fn named_vars(&self) -> &[(String, Var)] {
         &self.vars
+    }
+
+    fn base(&self) -> Option<&dyn CausalLm> {
+        self.base.as_deref().map(|b| b as &dyn CausalLm)
+    }
+
+    fn lora(&self) -> Option<&LoraConfig> {
+        self.lora.as_ref()
+    }
+
+    fn seek_dropout(&self, calls: u64) {
+        if let Some(d) = &self.dropout {
+            d.calls.store(calls, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }

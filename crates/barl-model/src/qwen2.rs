@@ -36,6 +36,24 @@ impl Qwen2 {
     }
 }
 
+impl Qwen2 {
+    /// The Llama decoder it runs on.
+    pub fn decoder_mut(&mut self) -> &mut Llama {
+        &mut self.inner
+    }
+
+    /// The model with its decoder replaced by `f(decoder)` (see
+    /// [`crate::AnyModel::map_decoder`]).
+    pub fn map_decoder(
+        self,
+        f: impl FnOnce(Llama) -> Result<Llama, ModelError>,
+    ) -> Result<Self, ModelError> {
+        Ok(Self {
+            inner: f(self.inner)?,
+        })
+    }
+}
+
 impl Wraps for Qwen2 {
     fn inner(&self) -> &dyn CausalLm {
         &self.inner

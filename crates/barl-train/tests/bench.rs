@@ -20,6 +20,7 @@ fn settings() -> EngineBench {
         steps: 2,
         chunk: 4,
         greedy: true,
+        train_only: false,
     }
 }
 

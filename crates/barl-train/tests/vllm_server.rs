@@ -218,6 +218,63 @@ fn vllm_samples_barls_tokens_and_log_probs_and_follows_reloaded_weights() {
     assert!(st.logprob_diff_mean.unwrap() < 1e-3);
     drop(tis);
 
+    // LoRA: each step sends only the adapter (rollout.sync = "lora"), loaded
+    // under a fresh name; the server's log-probs with it are barl's.
+    vllm.reload_weights(&base).unwrap();
+    let mut lora_overrides = overrides.to_vec();
+    lora_overrides.extend([
+        "num_steps=2".to_string(),
+        "lora.rank=16".into(),
+        "learning_rate=1e-3".into(),
+        "rollout.sync=lora".into(),
+    ]);
+    let lora_cfg =
+        TrainConfig::load(Some(Path::new("preset:cpu-arith-grpo")), &lora_overrides).unwrap();
+    let lora_run = dir.join("run-lora");
+    let mut lines = Vec::new();
+    Trainer::new(lora_cfg, &lora_run, false)
+        .unwrap()
+        .run(&mut |l| lines.push(l.clone()))
+        .unwrap();
+    for l in &lines {
+        let d = l.train.as_ref().unwrap().logprob_diff_mean.unwrap();
+        eprintln!(
+            "LoRA run, step {}: rollout/logprob_diff/mean {d:.2e}",
+            l.step
+        );
+        assert!(d < 1e-3, "step {}: {d}", l.step);
+    }
+    // The step-2 adapter loaded by hand: greedy tokens and sampled log-probs
+    // are barl's with the same adapter applied.
+    let adapter = lora_run.join("checkpoints/step-000002/adapter");
+    let adapted = Engine::load_with_adapter(&base, &adapter).unwrap();
+    vllm.load_lora("checked-adapter", &adapter).unwrap();
+    let got = vllm.sample(&refs, &greedy).unwrap();
+    let want = sample(&adapted.model, &refs, &sc).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g[0].tokens, w.tokens);
+    }
+    let a = vllm.sample(&refs, &sampled).unwrap();
+    let (mut worst, mut moved) = (0f32, 0f32);
+    for (p, c) in prompts.iter().zip(&a) {
+        for x in c {
+            let pairs = [(p.as_slice(), x.tokens.as_slice())];
+            let mine = score_no_grad(&adapted.model, &pairs).unwrap();
+            let base_lp = score_no_grad(&engine.model, &pairs).unwrap();
+            worst = worst.max(max_abs_diff(&x.logprobs, &mine[0]));
+            moved = moved.max(max_abs_diff(&mine[0], &base_lp[0]));
+        }
+    }
+    eprintln!(
+        "vLLM with barl's adapter: max |log-prob diff| {worst:.2e}; the adapter moves \
+         log-probs by up to {moved:.2e}"
+    );
+    assert!(worst < 1e-3, "{worst}");
+    assert!(
+        moved > worst,
+        "the adapter changed nothing measurable: {moved}"
+    );
+
     // A server that dies ends the step with an error naming its URL; once it
     // is back on the same port, --resume finishes the run.
     let port = server.port;

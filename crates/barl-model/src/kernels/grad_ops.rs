@@ -281,3 +281,46 @@ impl CustomOp2 for RmsNorm {
         Ok((Some(dx), Some(dw)))
     }
 }
+
+/// `y = x W^T` for a frozen `W` `(out, in)`: the backward gives only
+/// `dx = g W`. candle's own matmul backward also forms `dW = g^T x` (the
+/// cost of a full weight gradient) even when nothing trains `W`, which would
+/// make a LoRA step as slow as full fine-tuning.
+pub struct FrozenMatmul {
+    /// Contiguous `(out, in)`, untracked.
+    pub w: Tensor,
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = slice(s, l, self.name())?;
+        let (out, inp) = self.w.dims2()?;
+        let dims = l.dims();
+        if dims.last() != Some(&inp) {
+            candle_core::bail!(
+                "frozen-matmul: weight {:?} for input {dims:?}",
+                self.w.dims()
+            );
+        }
+        let rows = x.len() / inp.max(1);
+        let xt = Tensor::from_slice(x, (rows, inp), &candle_core::Device::Cpu)?;
+        let y = xt.matmul(&self.w.t()?)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut shape = dims[..dims.len() - 1].to_vec();
+        shape.push(out);
+        Ok((CpuStorage::F32(y), Shape::from(shape)))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let dims = g.dims();
+        let (out, inp) = self.w.dims2()?;
+        let rows = g.elem_count() / out.max(1);
+        let dx = g.reshape((rows, out))?.matmul(&self.w)?;
+        let mut shape = dims[..dims.len() - 1].to_vec();
+        shape.push(inp);
+        dx.reshape(shape).map(Some)
+    }
+}

@@ -2,6 +2,7 @@
 
 use super::kv_cache::KvCache;
 use super::ops::Mode;
+use crate::lora::LoraConfig;
 use crate::{ModelConfig, ModelError};
 use candle_core::{Device, Tensor, Var};
 use std::collections::HashMap;
@@ -28,8 +29,25 @@ pub trait CausalLm {
     /// Output logits `(..., vocab)` for hidden states `(..., hidden)`.
     fn logits(&self, hidden: &Tensor, mode: Mode) -> Result<Tensor, ModelError>;
 
-    /// Trainable variables under their Hugging Face names, in a fixed order.
+    /// Trainable variables under their Hugging Face names (an adapter's:
+    /// PEFT's names), in a fixed order.
     fn named_vars(&self) -> &[(String, Var)];
+
+    /// With a LoRA adapter: the model without it, on the same frozen weights
+    /// (the KL reference; what the adapter merges into).
+    fn base(&self) -> Option<&dyn CausalLm> {
+        None
+    }
+
+    /// The settings of the model's LoRA adapter, if it has one.
+    fn lora(&self) -> Option<&LoraConfig> {
+        None
+    }
+
+    /// Sets the count of adapter-dropout masks drawn so far (each is a
+    /// function of the seed and its number), so a resumed run draws the
+    /// masks an uninterrupted one would.
+    fn seek_dropout(&self, _calls: u64) {}
 
     /// Logits `(B, T, vocab)` at every position.
     fn forward(
@@ -47,13 +65,27 @@ pub trait CausalLm {
         self.named_vars().iter().map(|(_, v)| v.clone()).collect()
     }
 
-    /// A snapshot of the weights under Hugging Face names (for saving). A tied
-    /// output head has no `lm_head.weight` entry.
+    /// A snapshot of the trainable weights under their names (for saving): a
+    /// whole model's, or an adapter's. A tied output head has no
+    /// `lm_head.weight` entry.
     fn to_weights(&self) -> Result<HashMap<String, Tensor>, ModelError> {
         self.named_vars()
             .iter()
             .map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().copy()?)))
             .collect()
+    }
+
+    /// The whole model's weights under Hugging Face names, an adapter merged
+    /// in (`W + s B A`): what `barl merge` writes and a full-weight server sync sends.
+    fn merged_weights(&self) -> Result<HashMap<String, Tensor>, ModelError> {
+        match (self.base(), self.lora()) {
+            (Some(base), Some(lora)) => {
+                let mut w = base.to_weights()?;
+                crate::lora::merge_adapter(self.config(), &mut w, lora, &self.to_weights()?)?;
+                Ok(w)
+            }
+            _ => self.to_weights(),
+        }
     }
 }
 
@@ -89,5 +121,17 @@ impl<W: Wraps> CausalLm for W {
 
     fn named_vars(&self) -> &[(String, Var)] {
         self.inner().named_vars()
+    }
+
+    fn base(&self) -> Option<&dyn CausalLm> {
+        self.inner().base()
+    }
+
+    fn lora(&self) -> Option<&LoraConfig> {
+        self.inner().lora()
+    }
+
+    fn seek_dropout(&self, calls: u64) {
+        self.inner().seek_dropout(calls)
     }
 }

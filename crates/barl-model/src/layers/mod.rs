@@ -35,7 +35,7 @@ pub use kv_cache::KvCache;
 pub(crate) use memory::advise_huge_pages;
 pub use memory::tune_allocator;
 pub use ops::Mode;
-pub(crate) use ops::{entropy, log_softmax, rms_norm, swiglu, Linear};
+pub(crate) use ops::{entropy, log_softmax, rms_norm, swiglu, Dropout, Linear, LoraPair};
 pub(crate) use rotary::apply_rotary;
 pub use rotary::Rotary;
 pub(crate) use weights::take_vars;

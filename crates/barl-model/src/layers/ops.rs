@@ -69,34 +69,99 @@ pub(crate) fn log_softmax(x: &Tensor) -> candle_core::Result<Tensor> {
     }
 }
 
-/// `y = x W^T (+ b)` with `W` stored `(out, in)` as in Hugging Face checkpoints.
+/// `y = x W^T (+ b)` with `W` stored `(out, in)` as in Hugging Face
+/// checkpoints, plus a LoRA update `s * dropout(x) A^T B^T` when adapted.
 #[derive(Clone, Debug)]
 pub(crate) struct Linear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
+    pub lora: Option<LoraPair>,
+}
+
+/// The trained low-rank update of an adapted [`Linear`] (see [`crate::lora`]).
+#[derive(Clone, Debug)]
+pub(crate) struct LoraPair {
+    /// `(r, in)`.
+    pub a: Tensor,
+    /// `(out, r)`.
+    pub b: Tensor,
+    pub scale: f64,
+    /// Dropout on the adapter's input in training forwards.
+    pub dropout: Option<Dropout>,
+}
+
+/// Seeded dropout: the mask of call `k` is a function of `(seed, k)`, and the
+/// model's calls run in a fixed order, so runs repeat exactly.
+#[derive(Clone, Debug)]
+pub(crate) struct Dropout {
+    pub p: f64,
+    pub seed: u64,
+    /// Shared by every adapted projection of a model.
+    pub calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Dropout {
+    /// `x * mask / (1 - p)`, each entry kept with probability `1 - p`.
+    fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        use rand::{Rng, SeedableRng};
+        let k = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            self.seed ^ k.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let keep = 1.0 / (1.0 - self.p) as f32;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if rng.gen::<f64>() < self.p { 0.0 } else { keep })
+            .collect();
+        x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
+    }
 }
 
 impl Linear {
+    /// An unadapted projection.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self {
+            weight,
+            bias,
+            lora: None,
+        }
+    }
+
     /// Any leading shape; the rows are flattened into one 2-D matmul. On the
-    /// inference path, few rows on the CPU go through [`few_rows`].
+    /// inference path, few rows on the CPU go through [`few_rows`]; on the
+    /// training path a frozen weight (not a variable: LoRA's base) goes
+    /// through [`grad_ops::FrozenMatmul`], which forms no weight gradient.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         let dims = x.dims().to_vec();
         let (last, lead) = dims.split_last().expect("linear input has rank >= 1");
         let rows: usize = lead.iter().product();
         let x2 = x.reshape((rows, *last))?;
-        let y = if mode == Mode::Infer
-            && rows <= few_rows::MAX_ROWS
-            && x.device().is_cpu()
-            && x.dtype() == DType::F32
-            && self.weight.dtype() == DType::F32
-        {
+        let cpu_f32 =
+            x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::F32;
+        let y = if mode == Mode::Infer && rows <= few_rows::MAX_ROWS && cpu_f32 {
             x2.contiguous()?
                 .apply_op2_no_bwd(&self.weight.contiguous()?, &few_rows::XWt)?
+        } else if mode == Mode::Train && cpu_f32 && !self.weight.track_op() {
+            x2.contiguous()?.apply_op1(grad_ops::FrozenMatmul {
+                w: self.weight.contiguous()?,
+            })?
         } else {
             x2.matmul(&self.weight.t()?)?
         };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let y = match &self.lora {
+            Some(l) => {
+                let xin = match (&l.dropout, mode) {
+                    (Some(d), Mode::Train) => d.apply(&x2)?,
+                    _ => x2,
+                };
+                let d = xin.matmul(&l.a.t()?)?.matmul(&l.b.t()?)?;
+                (y + (d * l.scale)?)?
+            }
             None => y,
         };
         let mut out = lead.to_vec();
@@ -109,6 +174,12 @@ impl Linear {
         Self {
             weight: self.weight.detach(),
             bias: self.bias.as_ref().map(Tensor::detach),
+            lora: self.lora.as_ref().map(|l| LoraPair {
+                a: l.a.detach(),
+                b: l.b.detach(),
+                scale: l.scale,
+                dropout: l.dropout.clone(),
+            }),
         }
     }
 }

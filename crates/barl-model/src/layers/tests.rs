@@ -88,6 +88,29 @@ fn compare_grads(
 }
 
 #[test]
+fn frozen_matmul_matches_the_plain_matmul_in_value_and_input_gradient() {
+    let w: Vec<f32> = (0..7 * 5)
+        .map(|i| ((i * 31 % 17) as f32 - 8.0) / 10.0)
+        .collect();
+    let w = Tensor::from_vec(w, (7, 5), &Device::Cpu).unwrap();
+    compare_grads(
+        &[2, 3, 5],
+        |x| {
+            x.apply_op1(grad_ops::FrozenMatmul { w: w.clone() })
+                .unwrap()
+        },
+        |x| {
+            x.reshape((6, 5))
+                .unwrap()
+                .matmul(&w.t().unwrap())
+                .unwrap()
+                .reshape((2, 3, 7))
+                .unwrap()
+        },
+    );
+}
+
+#[test]
 fn fused_training_ops_match_written_out_values_and_gradients() {
     let dev = Device::Cpu;
     // Causal softmax over (2, 3, 5, 7): 5 queries after 2 cached keys.

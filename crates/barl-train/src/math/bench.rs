@@ -27,6 +27,8 @@ pub struct EngineBench {
     pub train: bool,
     pub train_batch: usize,
     pub train_len: usize,
+    /// Only the training step (no sampling, prefill or prefix scoring).
+    pub train_only: bool,
     /// Prefix scoring: hypotheses per step, steps, tokens per step.
     pub hypotheses: usize,
     pub steps: usize,
@@ -101,6 +103,11 @@ pub fn engine_bench(
         cfg.arch, cfg.num_hidden_layers, cfg.hidden_size, a.runs
     ));
 
+    if a.train_only {
+        return Ok(
+            json!({"threads": threads, "runs": a.runs, "train_step": train_step(m, a, say)?}),
+        );
+    }
     let prompt = engine.encode(
         &engine
             .render_chat(&[(
@@ -177,57 +184,11 @@ pub fn engine_bench(
         a.prefill_len
     ));
 
-    // Training step: log-probs of whole sequences, mean NLL, backward, AdamW.
-    let mut train = serde_json::Value::Null;
-    if a.train {
-        let pairs: Vec<(Vec<u32>, Vec<u32>)> = (0..a.train_batch)
-            .map(|i| {
-                let s = ids(a.train_len, 10 + i as u64, vocab);
-                (s[..1].to_vec(), s[1..].to_vec())
-            })
-            .collect();
-        let vars = m.vars();
-        let mut opt = AdamW::new(
-            vars.clone(),
-            AdamWConfig {
-                lr: 1e-6,
-                ..AdamWConfig::default()
-            },
-        )?;
-        let rss_reset = reset_peak_rss();
-        let mut times = Vec::new();
-        for _ in 0..a.runs {
-            let (t, _) = timed(|| {
-                let s = score(m, &pairs, false)?;
-                let loss = ((s.logprobs * &s.mask)?.sum_all()?
-                    / s.mask.sum_all()?.to_scalar::<f32>()? as f64)?
-                    .neg()?;
-                let store = loss.backward()?;
-                // Gradients of ops on variables keep the graph (all activations)
-                // alive: detach them and drop the graph before the optimizer's
-                // temporaries are allocated.
-                let grads: Vec<Option<Tensor>> = vars
-                    .iter()
-                    .map(|v| store.get(v.as_tensor()).map(Tensor::detach))
-                    .collect();
-                drop(store);
-                drop(loss);
-                opt.step_grads(&grads)?;
-                Ok(())
-            })?;
-            times.push(t);
-        }
-        let t = median(times);
-        let peak = if rss_reset { peak_rss() } else { None };
-        say(format!(
-            "train step {} x {} tokens: {t:.2} s, peak RSS {}",
-            a.train_batch,
-            a.train_len,
-            peak.map(|p| format!("{:.2} GB", p as f64 / 1e9))
-                .unwrap_or_else(|| "n/a".into())
-        ));
-        train = json!({"batch": a.train_batch, "len": a.train_len, "seconds": t, "peak_rss_bytes": peak});
-    }
+    let train = if a.train {
+        train_step(m, a, say)?
+    } else {
+        serde_json::Value::Null
+    };
 
     // BARL probes: a prefix growing by `chunk` tokens per step, `hypotheses`
     // short answers scored after each step; cached vs re-encoding everything.
@@ -295,4 +256,67 @@ pub fn engine_bench(
         "prefix_scoring": {"hypotheses": a.hypotheses, "steps": a.steps, "chunk": a.chunk,
             "cached_s": ct, "reencode_s": ft, "speedup": ft / ct, "max_abs_diff": max_diff},
     }))
+}
+
+/// One training step (`a.train_batch` x `a.train_len` tokens): log-probs of
+/// whole sequences, mean NLL, backward, AdamW over the model's trainable
+/// variables (a LoRA model's: the adapter only); median time and peak RSS.
+fn train_step<M: CausalLm + ?Sized>(
+    m: &M,
+    a: &EngineBench,
+    say: &mut dyn FnMut(String),
+) -> Result<serde_json::Value, TrainError> {
+    let vocab = m.config().vocab_size;
+    let pairs: Vec<(Vec<u32>, Vec<u32>)> = (0..a.train_batch)
+        .map(|i| {
+            let s = ids(a.train_len, 10 + i as u64, vocab);
+            (s[..1].to_vec(), s[1..].to_vec())
+        })
+        .collect();
+    let vars = m.vars();
+    let trainable: usize = vars.iter().map(|v| v.elem_count()).sum();
+    let mut opt = AdamW::new(
+        vars.clone(),
+        AdamWConfig {
+            lr: 1e-6,
+            ..AdamWConfig::default()
+        },
+    )?;
+    let rss_reset = reset_peak_rss();
+    let mut times = Vec::new();
+    for _ in 0..a.runs {
+        let (t, _) = timed(|| {
+            let s = score(m, &pairs, false)?;
+            let loss = ((s.logprobs * &s.mask)?.sum_all()?
+                / s.mask.sum_all()?.to_scalar::<f32>()? as f64)?
+                .neg()?;
+            let store = loss.backward()?;
+            // Gradients of ops on variables keep the graph (all activations)
+            // alive: detach them and drop the graph before the optimizer's
+            // temporaries are allocated.
+            let grads: Vec<Option<Tensor>> = vars
+                .iter()
+                .map(|v| store.get(v.as_tensor()).map(Tensor::detach))
+                .collect();
+            drop(store);
+            drop(loss);
+            opt.step_grads(&grads)?;
+            Ok(())
+        })?;
+        times.push(t);
+    }
+    let t = median(times);
+    let peak = if rss_reset { peak_rss() } else { None };
+    say(format!(
+        "train step {} x {} tokens, {:.2}M trainable parameters: {t:.2} s, peak RSS {}",
+        a.train_batch,
+        a.train_len,
+        trainable as f64 / 1e6,
+        peak.map(|p| format!("{:.2} GB", p as f64 / 1e9))
+            .unwrap_or_else(|| "n/a".into())
+    ));
+    Ok(
+        json!({"batch": a.train_batch, "len": a.train_len, "seconds": t, "peak_rss_bytes": peak,
+        "trainable_parameters": trainable}),
+    )
 }

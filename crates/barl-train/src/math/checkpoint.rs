@@ -1,5 +1,6 @@
 //! Checkpoints of a training run: `RUN/checkpoints/step-NNNNNN/` holds the model as
-//! a Hugging Face folder (`model/`), the optimizer moments
+//! a Hugging Face folder (`model/`; a LoRA run: the adapter as a PEFT folder,
+//! `adapter/`, the base being the config's `model`), the optimizer moments
 //! (`optimizer.safetensors`) and the trainer state (`trainer.json`: step, optimizer
 //! step, skip counters, config hash).
 //!
@@ -11,10 +12,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use barl_model::{save_hf_folder, CausalLm, Tokenizer};
+use barl_model::{save_adapter, save_hf_folder, CausalLm};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::engine::Engine;
 use crate::files::{fnv1a64, fnv1a64_extend};
 use crate::optim::AdamW;
 use crate::TrainError;
@@ -42,6 +44,9 @@ pub struct TrainerState {
     pub config_hash: String,
 }
 
+/// The folder of a LoRA run's checkpoint that holds the adapter.
+pub const ADAPTER: &str = "adapter";
+
 /// Folder name of the checkpoint after `step` steps.
 pub fn checkpoint_name(step: usize) -> String {
     format!("step-{step:06}")
@@ -51,15 +56,13 @@ fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint(format!("{what} {}: {e}", path.display()))
 }
 
-/// Writes a checkpoint of `model` (with its tokenizer and chat template) and of
-/// `opt` into `run_dir/checkpoints/step-NNNNNN` atomically, then deletes all but
-/// the newest `keep` checkpoints. `names[i]` names the variable of moment `i`.
-#[allow(clippy::too_many_arguments)]
-pub fn save_checkpoint<M: CausalLm + ?Sized>(
+/// Writes a checkpoint of the engine's model (with its tokenizer and chat
+/// template; a LoRA model's adapter alone, as `adapter/` in PEFT's layout) and
+/// of `opt` into `run_dir/checkpoints/step-NNNNNN` atomically, then deletes all
+/// but the newest `keep` checkpoints. `names[i]` names the variable of moment `i`.
+pub fn save_checkpoint(
     run_dir: &Path,
-    model: &M,
-    tokenizer: &Tokenizer,
-    chat_template: Option<&str>,
+    engine: &Engine,
     opt: &AdamW,
     names: &[String],
     state: &TrainerState,
@@ -74,14 +77,23 @@ pub fn save_checkpoint<M: CausalLm + ?Sized>(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| io_err("creating", &tmp, e))?;
 
+    let model = &engine.model;
     let weights = model.to_weights()?;
-    save_hf_folder(
-        &tmp.join("model"),
-        model.config(),
-        &weights,
-        tokenizer,
-        chat_template,
-    )?;
+    match model.lora() {
+        Some(lora) => save_adapter(
+            &tmp.join(ADAPTER),
+            lora,
+            &weights,
+            &engine.path.to_string_lossy(),
+        )?,
+        None => save_hf_folder(
+            &tmp.join("model"),
+            model.config(),
+            &weights,
+            &engine.tokenizer,
+            engine.chat_template.as_deref(),
+        )?,
+    }
     let (m, v) = opt.moments();
     if m.len() != names.len() {
         return Err(TrainError::Checkpoint(format!(

@@ -1,11 +1,12 @@
 //! A loaded language model with its tokenizer and chat template: what training,
 //! evaluation and generation share, and how prompts become token ids.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use barl_math::prompt::{Prompt, PromptBuilder, PromptStyle};
-use barl_model::{load_model, AnyModel, CausalLm, ChatMessage, LoadedModel, Tokenizer};
-use candle_core::Device;
+use barl_model::{load_model, AnyModel, CausalLm, ChatMessage, LoadedModel, LoraConfig, Tokenizer};
+use candle_core::{Device, Tensor};
 
 use crate::TrainError;
 
@@ -40,6 +41,46 @@ impl Engine {
             tokenizer: loaded.tokenizer,
             chat_template: loaded.chat_template,
         })
+    }
+
+    /// The engine with a LoRA adapter on its model (see
+    /// `barl_model::Llama::with_adapter`); dropout masks follow `seed`.
+    pub fn with_adapter(
+        self,
+        lora: &LoraConfig,
+        adapter: &HashMap<String, Tensor>,
+        seed: u64,
+    ) -> Result<Self, TrainError> {
+        let model = self
+            .model
+            .map_decoder(|d| d.with_adapter(lora, adapter, seed))
+            .map_err(|source| TrainError::Load {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(Self { model, ..self })
+    }
+
+    /// See `barl_model::Llama::merge_for_inference` (call again after each update).
+    pub fn merge_for_inference(&mut self) -> Result<(), TrainError> {
+        self.model
+            .decoder_mut()
+            .merge_for_inference()
+            .map_err(|source| TrainError::Load {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// [`Engine::load`], then the PEFT adapter in `adapter` (a folder).
+    pub fn load_with_adapter(path: &Path, adapter: &Path) -> Result<Self, TrainError> {
+        let engine = Self::load(path)?;
+        let a =
+            barl_model::load_adapter(adapter, &Device::Cpu).map_err(|source| TrainError::Load {
+                path: adapter.to_path_buf(),
+                source,
+            })?;
+        engine.with_adapter(&a.config, &a.weights, 0)
     }
 
     /// The chat template applied to `messages` (role, content), ending with the

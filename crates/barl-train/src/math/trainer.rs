@@ -9,7 +9,7 @@
 //! recomputes the steps after it, so it ends with the same metrics and weights
 //! as a run never stopped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -20,14 +20,15 @@ use std::time::{Duration, Instant};
 use barl_math::data::Problem;
 use barl_math::grader::{grader_with, Grader, GraderOptions};
 use barl_math::prompt::{PromptBuilder, PromptStyle};
-use barl_model::{CausalLm, SampleConfig};
-use candle_core::Var;
+use barl_model::lora::init_adapter;
+use barl_model::{CausalLm, LoraConfig, SampleConfig};
+use candle_core::{Device, Tensor, Var};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::checkpoint::{
     latest_checkpoint, latest_verified_checkpoint, load_optimizer, load_state, save_checkpoint,
-    TrainerState,
+    TrainerState, ADAPTER,
 };
 use super::config::{PromptOverflow, RolloutBackend, TrainConfig};
 use super::data::{load_problems, resolve_data_dir, source_name};
@@ -155,12 +156,9 @@ impl Trainer {
         )?;
         remove_stale_temporaries(run_dir)?;
 
-        let model_path = match &ckpt {
-            Some(c) => c.join("model"),
-            None => cfg.model.clone(),
-        };
-        let engine = Engine::load(&model_path)?;
-        let reference = if cfg.kl_coef > 0.0 {
+        let engine = load_policy(&cfg, ckpt.as_deref())?;
+        // A LoRA run's reference is its own base (the model without the adapter).
+        let reference = if cfg.kl_coef > 0.0 && cfg.lora.rank == 0 {
             Some(Engine::load(&cfg.model)?)
         } else {
             None
@@ -337,10 +335,17 @@ impl Trainer {
             std::thread::sleep(d);
         }
         let t = Instant::now();
-        let ref_logp = match &self.reference {
-            Some(refm) => Some(reference_logprobs(&refm.model, &r, cfg.micro_batch_size)?),
+        let refm: Option<&dyn CausalLm> = match &self.reference {
+            Some(e) => Some(&e.model),
+            None if cfg.kl_coef > 0.0 => model.base(),
             None => None,
         };
+        let ref_logp = match refm {
+            Some(m) => Some(reference_logprobs(m, &r, cfg.micro_batch_size)?),
+            None => None,
+        };
+        // Dropout masks as a function of the step, so a resumed run repeats them.
+        model.seek_dropout((step as u64) << 32);
         let st = ppo_update(
             model,
             &mut self.opt,
@@ -350,6 +355,9 @@ impl Trainer {
             ref_logp.as_deref(),
             cfg,
         )?;
+        if cfg.lora.merge_for_sampling && st.optimizer_steps > 0 {
+            self.engine.merge_for_inference()?;
+        }
         let t_update = t.elapsed().as_secs_f64();
         // The servers sample the next step from the updated weights.
         let t_sync = match &self.servers {
@@ -487,9 +495,7 @@ impl Trainer {
     fn save(&mut self) -> Result<PathBuf, TrainError> {
         let dest = save_checkpoint(
             &self.run_dir,
-            &self.engine.model,
-            &self.engine.tokenizer,
-            self.engine.chat_template.as_deref(),
+            &self.engine,
             &self.opt,
             &self.names,
             &self.state,
@@ -640,4 +646,52 @@ fn remove_stale_temporaries(run_dir: &Path) -> Result<(), TrainError> {
         }
     }
     Ok(())
+}
+
+/// The policy a run starts from: the checkpoint's model, or the config's; with
+/// `lora.rank > 0` always the config's model, with the checkpoint's adapter or
+/// a fresh one (B = 0) drawn from the seed.
+fn load_policy(cfg: &TrainConfig, ckpt: Option<&Path>) -> Result<Engine, TrainError> {
+    let Some(l) = cfg.lora.config() else {
+        return match ckpt {
+            Some(c) => Engine::load(&c.join("model")),
+            None => Engine::load(&cfg.model),
+        };
+    };
+    let engine = Engine::load(&cfg.model)?;
+    let adapter =
+        match ckpt {
+            Some(c) => load_checkpoint_adapter(&c.join(ADAPTER), &l)?,
+            None => init_adapter(engine.model.config(), &l, cfg.seed, &Device::Cpu).map_err(
+                |source| TrainError::Load {
+                    path: cfg.model.clone(),
+                    source,
+                },
+            )?,
+        };
+    let mut engine = engine.with_adapter(&l, &adapter, cfg.seed)?;
+    if cfg.lora.merge_for_sampling {
+        engine.merge_for_inference()?;
+    }
+    Ok(engine)
+}
+
+/// The adapter of a LoRA checkpoint; its settings must be the run's.
+fn load_checkpoint_adapter(
+    dir: &Path,
+    lora: &LoraConfig,
+) -> Result<HashMap<String, Tensor>, TrainError> {
+    let a = barl_model::load_adapter(dir, &Device::Cpu).map_err(|source| TrainError::Load {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if !a.config.equivalent(lora) {
+        return Err(TrainError::Checkpoint(format!(
+            "{}: adapter settings {:?} differ from the run's lora table {:?}",
+            dir.display(),
+            a.config,
+            lora
+        )));
+    }
+    Ok(a.weights)
 }

@@ -51,6 +51,8 @@ pub struct VllmServers {
     agent: ureq::Agent,
     retries: usize,
     backoff: Duration,
+    /// The LoRA adapter requests sample with (see [`VllmServers::load_lora`]).
+    adapter: std::sync::Mutex<Option<String>>,
 }
 
 impl VllmServers {
@@ -77,6 +79,7 @@ impl VllmServers {
             agent: ureq::AgentBuilder::new().timeout(timeout).build(),
             retries,
             backoff: Duration::from_millis(500),
+            adapter: Default::default(),
         };
         for i in 0..servers.urls.len() {
             let v = servers.call(i, "GET", "/v1/models", None)?;
@@ -120,6 +123,10 @@ impl VllmServers {
                     })?;
                     if text.trim().is_empty() {
                         return Ok(Value::Null);
+                    }
+                    // The LoRA endpoints answer in plain text.
+                    if path.contains("lora_adapter") {
+                        return Ok(Value::String(text));
                     }
                     return serde_json::from_str(&text).map_err(|e| {
                         self.err(
@@ -191,8 +198,9 @@ impl VllmServers {
         cfg: &VllmSampling,
         seed: u64,
     ) -> Result<Vec<Completion>, ServerError> {
+        let adapter = self.adapter.lock().expect("adapter name lock").clone();
         let body = json!({
-            "model": self.models[server],
+            "model": adapter.unwrap_or_else(|| self.models[server].clone()),
             "prompt": prompt,
             "n": cfg.n,
             "max_tokens": cfg.max_tokens,
@@ -221,6 +229,27 @@ impl VllmServers {
             self.call(i, "POST", "/collective_rpc", Some(&body))?;
             self.call(i, "POST", "/reset_prefix_cache", None)?;
         }
+        Ok(())
+    }
+}
+
+impl VllmServers {
+    /// Every server drops the adapter loaded before (if any) and loads the
+    /// PEFT folder `dir` under `name` (`/v1/load_lora_adapter`; the server
+    /// runs with `--enable-lora` and VLLM_ALLOW_RUNTIME_LORA_UPDATING); later
+    /// requests sample with it. A fresh name each time, so no server keeps
+    /// an older copy cached under the same name.
+    pub fn load_lora(&self, name: &str, dir: &Path) -> Result<(), ServerError> {
+        let mut current = self.adapter.lock().expect("adapter name lock");
+        for i in 0..self.urls.len() {
+            if let Some(old) = current.as_deref() {
+                let body = json!({ "lora_name": old });
+                self.call(i, "POST", "/v1/unload_lora_adapter", Some(&body))?;
+            }
+            let body = json!({ "lora_name": name, "lora_path": dir.display().to_string() });
+            self.call(i, "POST", "/v1/load_lora_adapter", Some(&body))?;
+        }
+        *current = Some(name.to_string());
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use barl_model::CausalLm;
 
-use super::config::{OldLogprobs, TrainConfig};
+use super::config::{OldLogprobs, RolloutSync, TrainConfig};
 use super::engine::Engine;
 use super::step::{grade_completions, reference_logprobs, LogprobDiff, PromptItem, Rollouts};
 use super::vllm::{VllmSampling, VllmServers};
@@ -18,6 +18,9 @@ pub struct RolloutServers {
     pub vllm: VllmServers,
     /// Absolute: the servers do not share barl's working directory.
     pub sync_dir: PathBuf,
+    pub sync: RolloutSync,
+    /// Adapters sent so far (each gets a fresh name).
+    syncs: std::sync::atomic::AtomicU64,
 }
 
 impl RolloutServers {
@@ -36,20 +39,47 @@ impl RolloutServers {
             path: dir.clone(),
             source,
         })?;
-        Ok(Self { vllm, sync_dir })
+        Ok(Self {
+            vllm,
+            sync_dir,
+            sync: ro.sync,
+            syncs: Default::default(),
+        })
     }
 
-    /// Writes the policy's weights to `sync_dir` (atomically, as a Hugging
-    /// Face folder) and has every server reload them.
+    /// Writes the policy to `sync_dir` and has every server take it: the
+    /// weights as a Hugging Face folder, reloaded (`rollout.sync =
+    /// "reload"`; a LoRA policy merged first), or the adapter alone, loaded
+    /// under a fresh name (`"lora"`).
     pub fn sync(&self, engine: &Engine) -> Result<(), TrainError> {
-        // The variables' own tensors: nothing updates them while they are
-        // written, so no snapshot copy (`to_weights`) is needed.
-        let weights = engine
-            .model
-            .named_vars()
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-            .collect();
+        let model = &engine.model;
+        if self.sync == RolloutSync::Lora {
+            let lora = model.lora().ok_or_else(|| {
+                TrainError::Setting("rollout.sync = \"lora\" needs lora.rank >= 1".into())
+            })?;
+            let n = self
+                .syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = self.sync_dir.join("adapter");
+            barl_model::save_adapter(
+                &dir,
+                lora,
+                &model.to_weights()?,
+                &engine.path.to_string_lossy(),
+            )?;
+            return Ok(self.vllm.load_lora(&format!("barl-{n}"), &dir)?);
+        }
+        let weights = if model.lora().is_some() {
+            model.merged_weights()?
+        } else {
+            // The variables' own tensors: nothing updates them while they
+            // are written, so no snapshot copy (`to_weights`) is needed.
+            model
+                .named_vars()
+                .iter()
+                .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+                .collect()
+        };
         barl_model::save_hf_folder(
             &self.sync_dir,
             engine.model.config(),

@@ -74,6 +74,10 @@ barl_core::named_enum! {
         /// every server reloads them (`reload_weights`).
         #[default]
         Reload = "reload",
+        /// With `lora.rank > 0`: after each step the adapter alone is written
+        /// to `rollout.sync_dir` and loaded under a fresh name
+        /// (`/v1/load_lora_adapter`), the previous one unloaded.
+        Lora = "lora",
     }
 }
 
@@ -135,6 +139,62 @@ impl RolloutConfig {
     /// with the local engine is what it was before the table existed.
     fn is_default(&self) -> bool {
         *self == Self::default()
+    }
+}
+
+/// The `[lora]` table: train a LoRA adapter on the frozen model instead of
+/// all weights (`rank = 0`, the default: full fine-tuning). PEFT's names and
+/// meanings (see `barl_model::lora`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraSettings {
+    /// `r` (0: off).
+    pub rank: usize,
+    /// The update is scaled by `alpha / rank`.
+    pub alpha: f64,
+    /// Dropout on the adapters' input in the update's forwards.
+    pub dropout: f64,
+    /// `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`, `up_proj`,
+    /// `down_proj`, or `all-linear`.
+    pub target_modules: Vec<String>,
+    /// Scale by `alpha / sqrt(rank)` (rsLoRA).
+    pub use_rslora: bool,
+    /// Sample (and score without gradients) with merged copies `W + s B A`,
+    /// refreshed after each update: the fast decode path of a plain model,
+    /// for one extra copy of the adapted weights. Off: the adapter is applied
+    /// on the fly.
+    pub merge_for_sampling: bool,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        Self {
+            rank: 0,
+            alpha: 32.0,
+            dropout: 0.0,
+            target_modules: vec!["all-linear".into()],
+            use_rslora: false,
+            merge_for_sampling: false,
+        }
+    }
+}
+
+impl LoraSettings {
+    /// Off by default and then left out of `config.toml` (full fine-tuning
+    /// runs keep their hash).
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The adapter's settings, `None` when `rank = 0`.
+    pub fn config(&self) -> Option<barl_model::LoraConfig> {
+        (self.rank > 0).then(|| barl_model::LoraConfig {
+            rank: self.rank,
+            alpha: self.alpha,
+            dropout: self.dropout,
+            target_modules: self.target_modules.clone(),
+            use_rslora: self.use_rslora,
+        })
     }
 }
 
@@ -258,6 +318,9 @@ pub struct TrainConfig {
     /// Where generation runs (`rollout.backend`, `rollout.urls`, ...).
     #[serde(skip_serializing_if = "RolloutConfig::is_default")]
     pub rollout: RolloutConfig,
+    /// Train a LoRA adapter (`lora.rank`, `lora.alpha`, ...) instead of all weights.
+    #[serde(skip_serializing_if = "LoraSettings::is_default")]
+    pub lora: LoraSettings,
 }
 
 impl Default for TrainConfig {
@@ -314,6 +377,7 @@ impl Default for TrainConfig {
             stop_on_collapse: false,
             seed: 0,
             rollout: RolloutConfig::default(),
+            lora: LoraSettings::default(),
         }
     }
 }
@@ -330,6 +394,10 @@ fn schema() -> Table {
     table.insert(
         "rollout".into(),
         toml::Value::Table(to_table(&RolloutConfig::default())),
+    );
+    table.insert(
+        "lora".into(),
+        toml::Value::Table(to_table(&LoraSettings::default())),
     );
     table
 }
@@ -451,6 +519,18 @@ impl TrainConfig {
                     format!("must be a positive number, got {}", ro.tis_cap),
                 );
             }
+        }
+        if let Some(lora) = self.lora.config() {
+            if let Err(e) = lora.validate() {
+                let (key, msg) = e.split_once(": ").unwrap_or(("lora", e.as_str()));
+                return invalid(key, msg.to_string());
+            }
+        }
+        if ro.sync == RolloutSync::Lora && self.lora.rank == 0 {
+            return invalid(
+                "rollout.sync",
+                "\"lora\" sends the adapter; it needs lora.rank >= 1".into(),
+            );
         }
         if !(ro.timeout_s.is_finite() && ro.timeout_s > 0.0) {
             return invalid(

@@ -285,7 +285,7 @@ fn validate_names_the_broken_key() {
     };
     base.validate().unwrap();
     type Edit = fn(&mut TrainConfig);
-    let cases: [(Edit, &str); 24] = [
+    let cases: [(Edit, &str); 28] = [
         (
             |c| c.rollout.old_logprobs = OldLogprobs::ServerTis,
             "rollout.old_logprobs: \"server-tis\" needs rollout.backend = \"vllm\"",
@@ -322,6 +322,31 @@ fn validate_names_the_broken_key() {
         (
             |c| c.rollout.timeout_s = 0.0,
             "rollout.timeout_s: must be a positive number of seconds, got 0",
+        ),
+        (
+            |c| c.rollout.sync = RolloutSync::Lora,
+            "rollout.sync: \"lora\" sends the adapter; it needs lora.rank >= 1",
+        ),
+        (
+            |c| {
+                c.lora.rank = 8;
+                c.lora.dropout = 1.0;
+            },
+            "lora.dropout: must be in [0, 1), got 1",
+        ),
+        (
+            |c| {
+                c.lora.rank = 8;
+                c.lora.alpha = -1.0;
+            },
+            "lora.alpha: must be a positive number, got -1",
+        ),
+        (
+            |c| {
+                c.lora.rank = 8;
+                c.lora.target_modules = vec![];
+            },
+            "lora.target_modules: empty; name projections or use \"all-linear\"",
         ),
         (
             |c| c.n_samples_per_prompt = 0,
@@ -539,4 +564,31 @@ fn the_rollout_table_is_written_only_when_it_is_not_the_default() {
     assert_ne!(v.hash(), c.hash());
     let e = TrainConfig::from_toml_str("", "x", &["rollout.backend=sglang".into()]).unwrap_err();
     assert!(e.to_string().contains("rollout.backend"), "{e}");
+}
+
+#[test]
+fn the_lora_table_is_written_only_when_lora_is_on() {
+    // Full fine-tuning keeps its config.toml and hash; a LoRA run's table
+    // round-trips and gives the adapter's settings.
+    let c = preset("cpu-arith-grpo", &["model=m"]);
+    assert!(!c.to_toml_string().contains("[lora]"));
+    assert_eq!(c.lora.config(), None);
+    let v = preset(
+        "cpu-arith-grpo",
+        &[
+            "model=m",
+            "lora.rank=16",
+            "lora.target_modules=[\"q_proj\", \"v_proj\"]",
+        ],
+    );
+    v.validate().unwrap();
+    let l = v.lora.config().unwrap();
+    assert_eq!((l.rank, l.alpha, l.scale()), (16, 32.0, 2.0));
+    assert_eq!(l.targeted(), ["q_proj", "v_proj"]);
+    let text = v.to_toml_string();
+    assert!(text.contains("[lora]\nrank = 16"), "{text}");
+    assert_eq!(TrainConfig::from_toml_str(&text, "saved", &[]).unwrap(), v);
+    assert_ne!(v.hash(), c.hash());
+    let e = TrainConfig::from_toml_str("", "x", &["lora.ranks=4".into()]).unwrap_err();
+    assert!(e.to_string().contains("lora.ranks"), "{e}");
 }
