@@ -4,6 +4,8 @@
 # learning_rate 1e-4 (10x the preset's full fine-tuning rate, the usual
 # LoRA/full ratio), once per seed, and prints per seed the mean training
 # reward of steps 1-10 and 21-30 and the held-out accuracy at steps 0, 15, 30.
+# LORA_ARGS replaces the LoRA overrides (LORA_ARGS= : full fine-tuning at the
+# preset's rate, the comparison).
 #
 #   bench/lora_learning.sh [SEEDS] [MODEL]     (SEEDS "0 1 2"; MODEL $BARL_SMOLLM2)
 set -euo pipefail
@@ -13,9 +15,11 @@ model=${2:-${BARL_SMOLLM2:?set BARL_SMOLLM2 or pass the model path}}
 barl=${BARL_BIN:-target/release/barl}
 [ -n "${BARL_BIN:-}" ] || cargo build --release -q
 out=$(mktemp -d /tmp/barl-lora-learning.XXXX)
+lora_args=${LORA_ARGS-lora.rank=16 lora.alpha=32 learning_rate=1e-4}
 for s in $seeds; do
+  # shellcheck disable=SC2086
   "$barl" train --quiet --config preset:cpu-arith-grpo "model=$model" seed=$s \
-    lora.rank=16 lora.alpha=32 learning_rate=1e-4 --out "$out/seed-$s" > /dev/null
+    $lora_args --out "$out/seed-$s" > /dev/null
 done
 python3 - "$out" $seeds <<'PY'
 import json, sys, pathlib

@@ -253,6 +253,7 @@ fn a_lora_run_trains_only_the_adapter_with_the_base_as_reference_and_resumes_exa
     let mut cfg = config(&model);
     cfg.lora.rank = 4;
     cfg.lora.dropout = 0.1;
+    cfg.lora.merge_for_sampling = false;
     cfg.kl_coef = 0.05;
     cfg.learning_rate = 1e-2;
     let adapter = |run: &Path, step: usize| run.join(format!("checkpoints/step-{step:06}/adapter"));
@@ -300,7 +301,8 @@ fn a_lora_run_trains_only_the_adapter_with_the_base_as_reference_and_resumes_exa
         |run: &Path| std::fs::read(adapter(run, 2).join("adapter_model.safetensors")).unwrap();
     assert!(bytes(&a) == bytes(&b), "final adapters differ");
 
-    // Sampling on merged copies (refreshed after each update) resumes exactly too.
+    // Sampling on merged copies (the default; refreshed after each update)
+    // resumes exactly too.
     let mut merged = cfg.clone();
     merged.lora.merge_for_sampling = true;
     let (c, d) = (dir.join("c"), dir.join("d"));

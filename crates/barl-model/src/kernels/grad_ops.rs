@@ -11,7 +11,7 @@
 //! which is most of the non-matmul time and memory of a training step. Tests
 //! compare values and gradients with the written-out forms.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
 /// Whether the fused ops apply (they are written for f32 on the CPU).
@@ -322,5 +322,80 @@ impl CustomOp1 for FrozenMatmul {
         let mut shape = dims[..dims.len() - 1].to_vec();
         shape.push(inp);
         dx.reshape(shape).map(Some)
+    }
+}
+
+/// An adapted projection in one op: `y = x W^T + s (x A^T) B^T` for a frozen
+/// `W` `(out, in)` and trained `A` `(r, in)`, `B` `(out, r)`. Written out, the
+/// update's three `(rows, out)` intermediates (`(xA^T)B^T`, its scaling and
+/// the sum) would each be kept for the backward, more activation memory than
+/// full fine-tuning's weight gradients save; here only `y` is. Backward, with
+/// `u = x A^T` recomputed and `h = g B`:
+/// `dx = g W + s h A`, `dA = s h^T x`, `dB = s g^T u`.
+pub struct LoraMatmul {
+    /// Contiguous `(out, in)`, untracked.
+    pub w: Tensor,
+    pub scale: f64,
+}
+
+impl CustomOp3 for LoraMatmul {
+    fn name(&self) -> &'static str {
+        "lora-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dev = candle_core::Device::Cpu;
+        let x = slice(s1, l1, self.name())?;
+        let (out, inp) = self.w.dims2()?;
+        let (r, a_in) = l2.shape().dims2()?;
+        if l1.dims().last() != Some(&inp) || a_in != inp || l3.shape().dims2()? != (out, r) {
+            candle_core::bail!(
+                "lora-matmul: x {:?}, W {:?}, A {:?}, B {:?}",
+                l1.dims(),
+                self.w.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        let rows = x.len() / inp.max(1);
+        let xt = Tensor::from_slice(x, (rows, inp), &dev)?;
+        let a = Tensor::from_slice(slice(s2, l2, self.name())?, (r, inp), &dev)?;
+        let b = Tensor::from_slice(slice(s3, l3, self.name())?, (out, r), &dev)?;
+        let up = (xt.matmul(&a.t()?)?.matmul(&b.t()?)? * self.scale)?;
+        let y = (xt.matmul(&self.w.t()?)? + up)?;
+        let mut shape = l1.dims()[..l1.dims().len() - 1].to_vec();
+        shape.push(out);
+        Ok((
+            CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?),
+            Shape::from(shape),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (out, inp) = self.w.dims2()?;
+        let rows = g.elem_count() / out.max(1);
+        let x2 = x.reshape((rows, inp))?;
+        let g2 = g.reshape((rows, out))?;
+        let h = g2.matmul(b)?;
+        let u = x2.matmul(&a.t()?)?;
+        let dx = (g2.matmul(&self.w)? + (h.matmul(a)? * self.scale)?)?;
+        let da = (h.t()?.matmul(&x2)? * self.scale)?;
+        let db = (g2.t()?.matmul(&u)? * self.scale)?;
+        Ok((Some(dx.reshape(x.shape())?), Some(da), Some(db)))
     }
 }

@@ -139,10 +139,25 @@ impl Linear {
         let x2 = x.reshape((rows, *last))?;
         let cpu_f32 =
             x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::F32;
-        let y = if mode == Mode::Infer && rows <= few_rows::MAX_ROWS && cpu_f32 {
+        let frozen = mode == Mode::Train && cpu_f32 && !self.weight.track_op();
+        // Without dropout an adapted frozen projection is one op (see LoraMatmul).
+        let fused = match &self.lora {
+            Some(l @ LoraPair { dropout: None, .. }) if frozen => Some(l),
+            _ => None,
+        };
+        let y = if let Some(l) = fused {
+            x2.contiguous()?.apply_op3(
+                &l.a.contiguous()?,
+                &l.b.contiguous()?,
+                grad_ops::LoraMatmul {
+                    w: self.weight.contiguous()?,
+                    scale: l.scale,
+                },
+            )?
+        } else if mode == Mode::Infer && rows <= few_rows::MAX_ROWS && cpu_f32 {
             x2.contiguous()?
                 .apply_op2_no_bwd(&self.weight.contiguous()?, &few_rows::XWt)?
-        } else if mode == Mode::Train && cpu_f32 && !self.weight.track_op() {
+        } else if frozen {
             x2.contiguous()?.apply_op1(grad_ops::FrozenMatmul {
                 w: self.weight.contiguous()?,
             })?
@@ -154,7 +169,7 @@ impl Linear {
             None => y,
         };
         let y = match &self.lora {
-            Some(l) => {
+            Some(l) if fused.is_none() => {
                 let xin = match (&l.dropout, mode) {
                     (Some(d), Mode::Train) => d.apply(&x2)?,
                     _ => x2,
@@ -162,7 +177,7 @@ impl Linear {
                 let d = xin.matmul(&l.a.t()?)?.matmul(&l.b.t()?)?;
                 (y + (d * l.scale)?)?
             }
-            None => y,
+            _ => y,
         };
         let mut out = lead.to_vec();
         out.push(y.dim(1)?);

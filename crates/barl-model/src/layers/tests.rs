@@ -111,6 +111,69 @@ fn frozen_matmul_matches_the_plain_matmul_in_value_and_input_gradient() {
 }
 
 #[test]
+fn lora_matmul_matches_the_written_out_update_in_value_and_every_gradient() {
+    let dev = Device::Cpu;
+    let vals = |n: usize, k: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * k % 23) as f32 - 11.0) / 15.0)
+            .collect()
+    };
+    let w = Tensor::from_vec(vals(7 * 5, 31), (7, 5), &dev).unwrap();
+    let var = |n, k, shape: &[usize]| {
+        Var::from_tensor(&Tensor::from_vec(vals(n, k), shape, &dev).unwrap()).unwrap()
+    };
+    let (x, a, b) = (
+        var(6 * 5, 7, &[6, 5]),
+        var(3 * 5, 13, &[3, 5]),
+        var(7 * 3, 17, &[7, 3]),
+    );
+    let s = 0.75;
+    let c = Tensor::from_vec(vals(6 * 7, 29), (6, 7), &dev).unwrap();
+    let run = |y: Tensor| {
+        let g = (&y * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        let grad = |v: &Var| g.get(v.as_tensor()).unwrap().clone();
+        (y, grad(&x), grad(&a), grad(&b))
+    };
+    let fused = run(x
+        .as_tensor()
+        .apply_op3(
+            a.as_tensor(),
+            b.as_tensor(),
+            grad_ops::LoraMatmul {
+                w: w.clone(),
+                scale: s,
+            },
+        )
+        .unwrap());
+    let update = x
+        .matmul(&a.t().unwrap())
+        .unwrap()
+        .matmul(&b.t().unwrap())
+        .unwrap();
+    let written = run((x.matmul(&w.t().unwrap()).unwrap() + (update * s).unwrap()).unwrap());
+    assert!(close(&fused.0, &written.0) < 1e-5);
+    for (i, (f, w)) in [
+        (&fused.1, &written.1),
+        (&fused.2, &written.2),
+        (&fused.3, &written.3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(close(f, w) < 1e-4, "gradient {i}: {}", close(f, w));
+        assert!(
+            w.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+    }
+}
+
+#[test]
 fn fused_training_ops_match_written_out_values_and_gradients() {
     let dev = Device::Cpu;
     // Causal softmax over (2, 3, 5, 7): 5 queries after 2 cached keys.
