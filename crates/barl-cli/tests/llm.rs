@@ -195,5 +195,30 @@ fn an_adapter_applied_or_merged_answers_the_same_and_changes_the_base_answer() {
         e.contains("does not fit") && e.contains("lora_A.weight"),
         "{e}"
     );
+
+    // `barl eval --adapter` answers as the merged model does.
+    let eval = |out: &str, m: &std::path::Path, extra: &[&std::ffi::OsStr]| {
+        let o = barl()
+            .args(["eval", "--quiet", "--benchmarks", "gsm8k", "--limit", "1"])
+            .args(["--max-new-tokens", "16", "--model"])
+            .arg(m)
+            .args(extra)
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        let rows = std::fs::read_to_string(dir.join(out).join("gsm8k.jsonl")).unwrap();
+        let rec: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+        rec["responses"][0].clone()
+    };
+    let applied = eval(
+        "eval-adapter",
+        &model,
+        &["--adapter".as_ref(), adapter.as_os_str()],
+    );
+    assert!(applied.is_string(), "{applied}");
+    assert_eq!(eval("eval-merged", &merged, &[]), applied);
+    assert_ne!(eval("eval-base", &model, &[]), applied);
     let _ = std::fs::remove_dir_all(&dir);
 }
