@@ -161,7 +161,7 @@ pub struct LoraSettings {
     pub use_rslora: bool,
     /// Sample (and score without gradients) with merged copies `W + s B A`,
     /// refreshed after each update: the fast decode path of a plain model
-    /// (2.2-2.8x the tokens/s at batch 1-8 on SmolLM2), for one extra copy of
+    /// (2.0-2.8x the tokens/s at batch 1-8 on SmolLM2), for one extra copy of
     /// the adapted weights. Off: the adapter is applied on the fly.
     pub merge_for_sampling: bool,
 }
