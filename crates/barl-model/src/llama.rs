@@ -91,8 +91,6 @@ pub struct Llama {
     base: Option<Box<Llama>>,
     lora: Option<LoraConfig>,
     dropout: Option<Dropout>,
-    /// Whether `infer` holds merged weights (`W + s B A`, see [`Llama::merge_for_inference`]).
-    merged: bool,
 }
 
 impl Llama {
@@ -164,7 +162,6 @@ impl Llama {
             base: None,
             lora: None,
             dropout: None,
-            merged: false,
         })
     }
 
@@ -239,7 +236,6 @@ impl Llama {
             rotary: self.rotary.clone(),
             lora: Some(lora.clone()),
             dropout,
-            merged: false,
             base: Some(Box::new(self)),
         })
     }
@@ -277,7 +273,6 @@ impl Llama {
                 .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].map(|p| &p.weight)),
         );
         self.infer = infer;
-        self.merged = true;
         Ok(())
     }
 
@@ -340,8 +335,13 @@ impl Llama {
         cache: &mut KvCache,
     ) -> Result<Option<Tensor>, ModelError> {
         use crate::decode::{self, CacheView, LayerSlices, Lin, Pinned};
-        // The fast path knows plain projections only.
-        if !self.device.is_cpu() || (self.lora.is_some() && !self.merged) {
+        // The fast path knows plain projections only (merged ones included).
+        let adapted = |l: &Layer| {
+            [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]
+                .iter()
+                .any(|p| p.lora.is_some())
+        };
+        if !self.device.is_cpu() || self.infer.layers.iter().any(adapted) {
             return Ok(None);
         }
         let w = &self.infer;

@@ -76,15 +76,23 @@ pub trait CausalLm {
     }
 
     /// The whole model's weights under Hugging Face names, an adapter merged
-    /// in (`W + s B A`): what `barl merge` writes and a full-weight server sync sends.
+    /// in (`W + s B A`): what a full-weight server sync sends. The tensors
+    /// share the variables' storage (no snapshot copy): write them out
+    /// before the next update.
     fn merged_weights(&self) -> Result<HashMap<String, Tensor>, ModelError> {
+        let views = |vars: &[(String, Var)]| -> HashMap<String, Tensor> {
+            vars.iter()
+                .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+                .collect()
+        };
+        let own = views(self.named_vars());
         match (self.base(), self.lora()) {
             (Some(base), Some(lora)) => {
-                let mut w = base.to_weights()?;
-                crate::lora::merge_adapter(self.config(), &mut w, lora, &self.to_weights()?)?;
+                let mut w = views(base.named_vars());
+                crate::lora::merge_adapter(self.config(), &mut w, lora, &own)?;
                 Ok(w)
             }
-            _ => self.to_weights(),
+            _ => Ok(own),
         }
     }
 }

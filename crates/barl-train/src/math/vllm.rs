@@ -98,8 +98,8 @@ impl VllmServers {
         }
     }
 
-    /// One JSON request to server `server`, retried on transport errors
-    /// and 5xx answers; a 4xx answer is an error at once (with its body).
+    /// One JSON request to server `server` and its JSON answer (`Null` for
+    /// an empty one), see [`VllmServers::request`].
     fn call(
         &self,
         server: usize,
@@ -107,6 +107,28 @@ impl VllmServers {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ServerError> {
+        let text = self.request(server, method, path, body)?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            self.err(
+                server,
+                format!("{path}: answer is not JSON ({e}): {}", clip(&text)),
+            )
+        })
+    }
+
+    /// One request to server `server` and the text of its answer, retried
+    /// on transport errors and 5xx answers; a 4xx answer is an error at once
+    /// (with its body).
+    fn request(
+        &self,
+        server: usize,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<String, ServerError> {
         let url = format!("{}{path}", self.urls[server]);
         let mut wait = self.backoff;
         let mut attempt = 0;
@@ -118,22 +140,9 @@ impl VllmServers {
             };
             let failure = match res {
                 Ok(r) => {
-                    let text = r.into_string().map_err(|e| {
-                        self.err(server, format!("{path}: reading the answer: {e}"))
-                    })?;
-                    if text.trim().is_empty() {
-                        return Ok(Value::Null);
-                    }
-                    // The LoRA endpoints answer in plain text.
-                    if path.contains("lora_adapter") {
-                        return Ok(Value::String(text));
-                    }
-                    return serde_json::from_str(&text).map_err(|e| {
-                        self.err(
-                            server,
-                            format!("{path}: answer is not JSON ({e}): {}", clip(&text)),
-                        )
-                    });
+                    return r
+                        .into_string()
+                        .map_err(|e| self.err(server, format!("{path}: reading the answer: {e}")));
                 }
                 Err(ureq::Error::Status(code, r)) if code < 500 => {
                     let text = r.into_string().unwrap_or_default();
@@ -244,10 +253,11 @@ impl VllmServers {
         for i in 0..self.urls.len() {
             if let Some(old) = current.as_deref() {
                 let body = json!({ "lora_name": old });
-                self.call(i, "POST", "/v1/unload_lora_adapter", Some(&body))?;
+                // The LoRA endpoints answer in plain text.
+                self.request(i, "POST", "/v1/unload_lora_adapter", Some(&body))?;
             }
             let body = json!({ "lora_name": name, "lora_path": dir.display().to_string() });
-            self.call(i, "POST", "/v1/load_lora_adapter", Some(&body))?;
+            self.request(i, "POST", "/v1/load_lora_adapter", Some(&body))?;
         }
         *current = Some(name.to_string());
         Ok(())

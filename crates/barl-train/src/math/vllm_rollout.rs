@@ -69,17 +69,9 @@ impl RolloutServers {
             )?;
             return Ok(self.vllm.load_lora(&format!("barl-{n}"), &dir)?);
         }
-        let weights = if model.lora().is_some() {
-            model.merged_weights()?
-        } else {
-            // The variables' own tensors: nothing updates them while they
-            // are written, so no snapshot copy (`to_weights`) is needed.
-            model
-                .named_vars()
-                .iter()
-                .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-                .collect()
-        };
+        // Nothing updates the variables while they are written, so the
+        // merged view needs no snapshot copy.
+        let weights = model.merged_weights()?;
         barl_model::save_hf_folder(
             &self.sync_dir,
             engine.model.config(),
